@@ -1,0 +1,31 @@
+use std::path::PathBuf;
+
+/// Why a checkpoint (or one tensor of it) could not be read. Every message is one line that
+/// names the file, the tensor where there is one, and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("{}: cannot read: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+
+    #[error("{}: not a checkpoint format maskspec reads; expected .safetensors, .npz, .npy, .pt, .pth or .pth.tar", path.display())]
+    UnknownFormat { path: PathBuf },
+
+    #[error("{}: not a valid {format} file ({reason}); is it truncated or of another format?", path.display())]
+    Malformed { path: PathBuf, format: &'static str, reason: String },
+
+    #[error("{}: tensor '{tensor}': {reason}", path.display())]
+    Tensor { path: PathBuf, tensor: String, reason: String },
+
+    #[error("{}: no 2-D or 4-D weight tensors to analyze (check --include/--exclude, or that this is a model checkpoint)", path.display())]
+    NoLayers { path: PathBuf },
+}
+
+impl CheckpointError {
+    pub fn malformed(path: &std::path::Path, format: &'static str, reason: impl Into<String>) -> Self {
+        CheckpointError::Malformed { path: path.to_path_buf(), format, reason: reason.into() }
+    }
+
+    pub fn tensor(path: &std::path::Path, tensor: &str, reason: impl Into<String>) -> Self {
+        CheckpointError::Tensor { path: path.to_path_buf(), tensor: tensor.to_string(), reason: reason.into() }
+    }
+}

@@ -1,0 +1,150 @@
+//! SPEC §1 mask discovery and layer selection, the same for every format.
+
+use super::{CheckpointError, Layer, TensorSource};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+/// Which tensors count as layers: `--include` / `--exclude` globs over layer names.
+/// By default every 2-D and 4-D weight except embeddings (`*embed*`).
+#[derive(Debug, Clone)]
+pub struct LayerFilter {
+    include: Option<GlobSet>,
+    exclude: GlobSet,
+}
+
+impl Default for LayerFilter {
+    fn default() -> Self {
+        LayerFilter::new(&[], &[]).expect("the default globs are valid")
+    }
+}
+
+impl LayerFilter {
+    /// `include` empty means every layer; `exclude` empty means the default `*embed*`.
+    pub fn new(include: &[String], exclude: &[String]) -> Result<Self, globset::Error> {
+        let build = |globs: &[String]| -> Result<GlobSet, globset::Error> {
+            let mut set = GlobSetBuilder::new();
+            for g in globs {
+                set.add(Glob::new(g)?);
+            }
+            set.build()
+        };
+        let default_exclude = ["*embed*".to_string()];
+        Ok(LayerFilter {
+            include: if include.is_empty() { None } else { Some(build(include)?) },
+            exclude: build(if exclude.is_empty() { &default_exclude } else { exclude })?,
+        })
+    }
+
+    fn explicitly_included(&self, name: &str) -> bool {
+        self.include.as_ref().is_some_and(|set| set.is_match(name))
+    }
+
+    fn accepts(&self, name: &str) -> bool {
+        self.include.as_ref().is_none_or(|set| set.is_match(name)) && !self.exclude.is_match(name)
+    }
+}
+
+/// Where a layer's weight and mask live in a [`TensorSource`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerSpec {
+    /// The layer's name: the weight tensor's name, or `PREFIX.weight` for `PREFIX.weight_orig`.
+    pub name: String,
+    /// Index of the weight tensor (`weight_orig` under `torch.nn.utils.prune`).
+    pub weight: usize,
+    /// Index of the explicit mask tensor, if any; otherwise the mask is `W != 0`.
+    pub mask: Option<usize>,
+    /// The weight is `weight_orig`: the effective weight is `weight_orig * weight_mask`.
+    pub weight_orig: bool,
+}
+
+fn is_mask_name(name: &str) -> bool {
+    name.ends_with("_mask") || name.ends_with(".mask")
+}
+
+/// The layers of a checkpoint in file order. A tensor the filter selects by an explicit
+/// `--include` but that is neither 2-D nor 4-D is an error, as is a file with no layer.
+pub fn discover_layers(source: &dyn TensorSource, filter: &LayerFilter) -> Result<Vec<LayerSpec>, CheckpointError> {
+    let tensors = source.tensors();
+    let index_of = |name: &str| tensors.iter().position(|t| t.name == name);
+    let mut specs = Vec::new();
+    for (i, t) in tensors.iter().enumerate() {
+        if is_mask_name(&t.name) {
+            continue;
+        }
+        let (name, weight_orig) = match t.name.strip_suffix(".weight_orig") {
+            Some(prefix) => (format!("{prefix}.weight"), true),
+            None => (t.name.clone(), false),
+        };
+        if !filter.accepts(&name) {
+            continue;
+        }
+        let mask = index_of(&format!("{name}_mask"))
+            .or_else(|| name.strip_suffix(".weight").and_then(|p| index_of(&format!("{p}.weight_mask"))));
+        if t.shape.len() != 2 && t.shape.len() != 4 {
+            // Biases, norms and scalars are not layers; but a tensor the user named, or one
+            // that carries a mask, was meant as one.
+            if filter.explicitly_included(&name) || mask.is_some() {
+                return Err(CheckpointError::tensor(
+                    source.path(),
+                    &t.name,
+                    format!(
+                        "is {}-D {:?}; maskspec analyzes 2-D [out, in] (linear) and 4-D [out, in, kh, kw] (conv) weights",
+                        t.shape.len(),
+                        t.shape
+                    ),
+                ));
+            }
+            continue;
+        }
+        specs.push(LayerSpec { name, weight: i, mask, weight_orig });
+    }
+    if specs.is_empty() {
+        return Err(CheckpointError::NoLayers { path: source.path().to_path_buf() });
+    }
+    Ok(specs)
+}
+
+/// Reads one layer: its effective weight and 0/1 mask, checked for shape agreement and for
+/// finite weights where the mask keeps an edge.
+pub fn load_layer(source: &dyn TensorSource, spec: &LayerSpec) -> Result<Layer, CheckpointError> {
+    let info = &source.tensors()[spec.weight];
+    let mut weight = source.read_f64(spec.weight)?;
+    let mask: Vec<bool> = match spec.mask {
+        Some(m) => {
+            let minfo = &source.tensors()[m];
+            if minfo.shape != info.shape {
+                return Err(CheckpointError::tensor(
+                    source.path(),
+                    &minfo.name,
+                    format!(
+                        "mask has shape {:?} but its weight '{}' has {:?}; a mask must match its weight element for element",
+                        minfo.shape, info.name, info.shape
+                    ),
+                ));
+            }
+            let values = source.read_f64(m)?;
+            if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
+                return Err(CheckpointError::tensor(
+                    source.path(),
+                    &minfo.name,
+                    format!("mask holds {bad}; a mask must be 0/1"),
+                ));
+            }
+            values.into_iter().map(|v| v != 0.0).collect()
+        }
+        None => weight.iter().map(|&w| w != 0.0).collect(),
+    };
+    if spec.weight_orig {
+        for (w, &m) in weight.iter_mut().zip(&mask) {
+            *w = if m { *w } else { 0.0 };
+        }
+    }
+    let non_finite = weight.iter().zip(&mask).filter(|(w, &m)| m && !w.is_finite()).count();
+    if non_finite > 0 {
+        return Err(CheckpointError::tensor(
+            source.path(),
+            &info.name,
+            format!("{non_finite} of its weights are NaN or infinite; the run that wrote it diverged, analyze an earlier checkpoint"),
+        ));
+    }
+    Ok(Layer { name: spec.name.clone(), shape: info.shape.clone(), weight, mask })
+}

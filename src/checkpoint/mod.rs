@@ -1,0 +1,189 @@
+//! Checkpoint files → [`Layer`]s.
+//!
+//! Every reader (one file per format) opens a file as a [`TensorSource`]: the named tensors in
+//! file order, their dtypes and shapes, read and converted on demand so that a multi-GB file
+//! is never held in memory whole, plus the file's string metadata. [`discover_layers`] then
+//! applies SPEC §1's mask discovery by name, the same for every format, and
+//! [`load_layer`] materializes one layer at a time.
+
+mod error;
+mod layers;
+pub mod numpy;
+pub mod safetensors;
+pub mod torch;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use error::CheckpointError;
+pub use layers::{discover_layers, load_layer, LayerFilter, LayerSpec};
+
+/// Element types a checkpoint tensor may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dtype {
+    F64,
+    F32,
+    F16,
+    BF16,
+    Bool,
+    U8,
+    I8,
+    I16,
+    I32,
+    I64,
+}
+
+impl Dtype {
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            Dtype::F64 | Dtype::I64 => 8,
+            Dtype::F32 | Dtype::I32 => 4,
+            Dtype::F16 | Dtype::BF16 | Dtype::I16 => 2,
+            Dtype::Bool | Dtype::U8 | Dtype::I8 => 1,
+        }
+    }
+
+    /// Decodes little-endian elements of this type into f64 (exact for every type but i64
+    /// beyond 2^53, which no weight or mask holds).
+    pub fn decode_le(self, bytes: &[u8], out: &mut Vec<f64>) {
+        let n = bytes.len() / self.size();
+        out.reserve(n);
+        macro_rules! each {
+            ($w:expr, $f:expr) => {
+                out.extend(bytes.chunks_exact($w).map(|c| $f(c.try_into().unwrap())))
+            };
+        }
+        match self {
+            Dtype::F64 => each!(8, f64::from_le_bytes),
+            Dtype::F32 => each!(4, |b| f32::from_le_bytes(b) as f64),
+            Dtype::F16 => each!(2, |b| half::f16::from_le_bytes(b).to_f64()),
+            Dtype::BF16 => each!(2, |b| half::bf16::from_le_bytes(b).to_f64()),
+            Dtype::Bool | Dtype::U8 => out.extend(bytes.iter().map(|&b| b as f64)),
+            Dtype::I8 => out.extend(bytes.iter().map(|&b| b as i8 as f64)),
+            Dtype::I16 => each!(2, |b| i16::from_le_bytes(b) as f64),
+            Dtype::I32 => each!(4, |b| i32::from_le_bytes(b) as f64),
+            Dtype::I64 => each!(8, |b| i64::from_le_bytes(b) as f64),
+        }
+    }
+}
+
+/// Name, type and shape of one tensor of a checkpoint, in file order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorInfo {
+    pub name: String,
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+}
+
+impl TensorInfo {
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// What every reader produces. Implementations validate sizes against the file when they
+/// open it, so `read_f64` never allocates what a header merely claims.
+pub trait TensorSource: Send + Sync {
+    /// The file this came from (for error messages).
+    fn path(&self) -> &Path;
+    /// The tensors, in file order.
+    fn tensors(&self) -> &[TensorInfo];
+    /// Tensor `index` of [`tensors`](Self::tensors), converted to f64, row-major (C order).
+    fn read_f64(&self, index: usize) -> Result<Vec<f64>, CheckpointError>;
+    /// String metadata: safetensors' header metadata, or a PyTorch checkpoint's scalar
+    /// entries (`epoch`, `best_acc`, ...) as decimal strings. Empty when the format has none.
+    fn metadata(&self) -> &BTreeMap<String, String>;
+}
+
+/// One layer, as every reader delivers it: a weight of shape `[out, in]` or
+/// `[out, in, kh, kw]` (row-major) and its 0/1 mask of the same shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layer {
+    pub name: String,
+    pub shape: Vec<usize>,
+    /// The effective weight (`weight_orig * weight_mask` under `torch.nn.utils.prune`).
+    pub weight: Vec<f64>,
+    pub mask: Vec<bool>,
+}
+
+impl Layer {
+    /// Rows of the biadjacency: output nodes.
+    pub fn n_rows(&self) -> usize {
+        self.shape[0]
+    }
+    /// Columns of the biadjacency: `in·kh·kw` input nodes.
+    pub fn n_cols(&self) -> usize {
+        self.shape[1..].iter().product()
+    }
+}
+
+/// File formats maskspec reads, chosen by file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Safetensors,
+    Npz,
+    Npy,
+    Torch,
+}
+
+impl Format {
+    /// The format a file name says it holds, or `None` for files that are not checkpoints.
+    pub fn from_path(path: &Path) -> Option<Format> {
+        let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
+        if name.ends_with(".safetensors") {
+            Some(Format::Safetensors)
+        } else if name.ends_with(".npz") {
+            Some(Format::Npz)
+        } else if name.ends_with(".npy") {
+            Some(Format::Npy)
+        } else if name.ends_with(".pt") || name.ends_with(".pth") || name.ends_with(".pth.tar") {
+            Some(Format::Torch)
+        } else {
+            None
+        }
+    }
+}
+
+/// Opens a checkpoint of any supported format.
+pub fn open(path: &Path) -> Result<Box<dyn TensorSource>, CheckpointError> {
+    match Format::from_path(path) {
+        Some(Format::Safetensors) => Ok(Box::new(safetensors::SafetensorsFile::open(path)?)),
+        Some(Format::Npz) => Ok(Box::new(numpy::NumpyFile::open_npz(path)?)),
+        Some(Format::Npy) => Ok(Box::new(numpy::NumpyFile::open_npy(path)?)),
+        Some(Format::Torch) => Ok(Box::new(torch::TorchFile::open(path)?)),
+        None => Err(CheckpointError::UnknownFormat { path: path.to_path_buf() }),
+    }
+}
+
+/// Checkpoint files under `paths`: files are taken as given, directories walked
+/// recursively for known extensions; sorted, so outputs diff cleanly.
+pub fn find_checkpoints(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CheckpointError> {
+    let mut found = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|source| CheckpointError::Io { path: path.clone(), source })?;
+        if meta.is_dir() {
+            walk(path, &mut found)?;
+        } else {
+            found.push(path.clone());
+        }
+    }
+    found.sort();
+    found.dedup();
+    Ok(found)
+}
+
+fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), CheckpointError> {
+    let io = |source| CheckpointError::Io { path: dir.to_path_buf(), source };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(io)?;
+        if kind.is_dir() {
+            walk(&path, found)?;
+        } else if Format::from_path(&path).is_some() {
+            found.push(path);
+        }
+    }
+    Ok(())
+}

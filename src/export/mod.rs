@@ -1,0 +1,1 @@
+//! See the project's DESIGN.md; filled in by its issue.

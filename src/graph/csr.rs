@@ -1,0 +1,189 @@
+/// A sparse matrix in compressed sparse row form. As a biadjacency: rows are output nodes,
+/// columns input nodes, `values` the edge weights `|W_ij|` (the 0/1 graph is the same
+/// pattern with every value taken as 1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Csr {
+    pub n_rows: usize,
+    pub n_cols: usize,
+    /// `row_ptr[r]..row_ptr[r + 1]` indexes row `r`'s entries; length `n_rows + 1`.
+    pub row_ptr: Vec<usize>,
+    /// Column of each entry, ascending within a row.
+    pub col_idx: Vec<u32>,
+    pub values: Vec<f64>,
+}
+
+impl Csr {
+    /// The entries of a row-major `n_rows × n_cols` matrix where `keep` is true, with value
+    /// `|weight|`. Panics if the lengths disagree with the shape (a caller bug: readers
+    /// check shapes first).
+    pub fn from_dense_mask(n_rows: usize, n_cols: usize, keep: &[bool], weight: &[f64]) -> Csr {
+        assert_eq!(keep.len(), n_rows * n_cols);
+        assert_eq!(weight.len(), n_rows * n_cols);
+        let nnz = keep.iter().filter(|&&k| k).count();
+        let mut row_ptr = Vec::with_capacity(n_rows + 1);
+        let mut col_idx = Vec::with_capacity(nnz);
+        let mut values = Vec::with_capacity(nnz);
+        row_ptr.push(0);
+        for r in 0..n_rows {
+            let base = r * n_cols;
+            for c in 0..n_cols {
+                if keep[base + c] {
+                    col_idx.push(c as u32);
+                    values.push(weight[base + c].abs());
+                }
+            }
+            row_ptr.push(col_idx.len());
+        }
+        Csr { n_rows, n_cols, row_ptr, col_idx, values }
+    }
+
+    /// Builds a matrix from `(row, col, value)` triplets (any order; no duplicates).
+    pub fn from_triplets(n_rows: usize, n_cols: usize, triplets: &[(usize, usize, f64)]) -> Csr {
+        let mut sorted = triplets.to_vec();
+        sorted.sort_by_key(|&(r, c, _)| (r, c));
+        let mut row_ptr = vec![0usize; n_rows + 1];
+        for &(r, _, _) in &sorted {
+            row_ptr[r + 1] += 1;
+        }
+        for r in 0..n_rows {
+            row_ptr[r + 1] += row_ptr[r];
+        }
+        Csr {
+            n_rows,
+            n_cols,
+            row_ptr,
+            col_idx: sorted.iter().map(|&(_, c, _)| c as u32).collect(),
+            values: sorted.iter().map(|&(_, _, v)| v).collect(),
+        }
+    }
+
+    pub fn nnz(&self) -> usize {
+        self.col_idx.len()
+    }
+
+    /// The columns and values of row `r`.
+    pub fn row(&self, r: usize) -> (&[u32], &[f64]) {
+        let range = self.row_ptr[r]..self.row_ptr[r + 1];
+        (&self.col_idx[range.clone()], &self.values[range])
+    }
+
+    pub fn row_degrees(&self) -> Vec<usize> {
+        self.row_ptr.windows(2).map(|w| w[1] - w[0]).collect()
+    }
+
+    pub fn col_degrees(&self) -> Vec<usize> {
+        let mut degrees = vec![0usize; self.n_cols];
+        for &c in &self.col_idx {
+            degrees[c as usize] += 1;
+        }
+        degrees
+    }
+
+    /// The transpose, as a CSR matrix of its own (rows ↔ columns).
+    pub fn transpose(&self) -> Csr {
+        let mut row_ptr = vec![0usize; self.n_cols + 1];
+        for &c in &self.col_idx {
+            row_ptr[c as usize + 1] += 1;
+        }
+        for c in 0..self.n_cols {
+            row_ptr[c + 1] += row_ptr[c];
+        }
+        let mut next = row_ptr.clone();
+        let mut col_idx = vec![0u32; self.nnz()];
+        let mut values = vec![0f64; self.nnz()];
+        for r in 0..self.n_rows {
+            let (cols, vals) = self.row(r);
+            for (&c, &v) in cols.iter().zip(vals) {
+                let slot = &mut next[c as usize];
+                col_idx[*slot] = r as u32;
+                values[*slot] = v;
+                *slot += 1;
+            }
+        }
+        Csr { n_rows: self.n_cols, n_cols: self.n_rows, row_ptr, col_idx, values }
+    }
+
+    /// Keeps only the given columns (ascending), renumbered 0.. in that order.
+    pub fn select_columns(&self, columns: &[usize]) -> Csr {
+        let mut new_index = vec![u32::MAX; self.n_cols];
+        for (i, &c) in columns.iter().enumerate() {
+            new_index[c] = i as u32;
+        }
+        let mut row_ptr = Vec::with_capacity(self.n_rows + 1);
+        let mut col_idx = Vec::new();
+        let mut values = Vec::new();
+        row_ptr.push(0);
+        for r in 0..self.n_rows {
+            let (cols, vals) = self.row(r);
+            for (&c, &v) in cols.iter().zip(vals) {
+                let n = new_index[c as usize];
+                if n != u32::MAX {
+                    col_idx.push(n);
+                    values.push(v);
+                }
+            }
+            row_ptr.push(col_idx.len());
+        }
+        Csr { n_rows: self.n_rows, n_cols: columns.len(), row_ptr, col_idx, values }
+    }
+
+    /// Drops empty rows and columns (isolated nodes). Returns the reduced matrix and the
+    /// original index of each kept column.
+    pub fn without_isolated(&self) -> (Csr, Vec<usize>) {
+        let kept_cols: Vec<usize> =
+            self.col_degrees().iter().enumerate().filter(|(_, &d)| d > 0).map(|(c, _)| c).collect();
+        let reduced = self.select_columns(&kept_cols);
+        let mut row_ptr = Vec::with_capacity(reduced.n_rows + 1);
+        row_ptr.push(0);
+        for w in reduced.row_ptr.windows(2) {
+            if w[1] > w[0] {
+                row_ptr.push(w[1]);
+            }
+        }
+        let n_rows = row_ptr.len() - 1;
+        (Csr { n_rows, n_cols: kept_cols.len(), row_ptr, col_idx: reduced.col_idx, values: reduced.values }, kept_cols)
+    }
+
+    /// The dense row-major matrix (tests and the small exact path only).
+    pub fn to_dense(&self, weighted: bool) -> Vec<f64> {
+        let mut dense = vec![0.0; self.n_rows * self.n_cols];
+        for r in 0..self.n_rows {
+            let (cols, vals) = self.row(r);
+            for (&c, &v) in cols.iter().zip(vals) {
+                dense[r * self.n_cols + c as usize] = if weighted { v } else { 1.0 };
+            }
+        }
+        dense
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Csr {
+        // 3 outputs × 4 inputs; row 1 and column 2 are empty.
+        Csr::from_triplets(3, 4, &[(0, 0, 1.0), (0, 3, -2.0), (2, 1, 3.0), (2, 3, 4.0)])
+    }
+
+    #[test]
+    fn transpose_twice_is_identity() {
+        let m = sample();
+        assert_eq!(m.transpose().transpose(), m);
+        assert_eq!(m.transpose().row(3), (&[0u32, 2][..], &[-2.0, 4.0][..]));
+    }
+
+    #[test]
+    fn isolated_nodes_are_dropped() {
+        let (m, kept) = sample().without_isolated();
+        assert_eq!((m.n_rows, m.n_cols, kept), (2, 3, vec![0, 1, 3]));
+        assert_eq!(m.to_dense(true), vec![1.0, 0.0, -2.0, 0.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn dense_mask_keeps_absolute_weights() {
+        let m = Csr::from_dense_mask(2, 2, &[true, false, false, true], &[-1.5, 9.0, 0.0, 2.0]);
+        assert_eq!(m.to_dense(true), vec![1.5, 0.0, 0.0, 2.0]);
+        assert_eq!((m.row_degrees(), m.col_degrees()), (vec![1, 1], vec![1, 1]));
+    }
+}

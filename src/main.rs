@@ -1,0 +1,3 @@
+fn main() {
+    println!("maskspec: the analysis CLI is being built; see README.md");
+}

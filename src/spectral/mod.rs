@@ -1,0 +1,1 @@
+//! Top singular values of a sparse biadjacency (see the spectral issue).
