@@ -1,3 +1,175 @@
-fn main() {
-    println!("maskspec: the analysis CLI is being built; see README.md");
+//! The `maskspec` binary: parses flags, calls the library, sets the exit code in one place
+//! (0 ok, 1 some inputs failed, 2 fatal). A closed stdout (`| head`) is not an error.
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use maskspec::analyze::{analyze_paths, AnalyzeOptions};
+use maskspec::checkpoint::LayerFilter;
+use maskspec::metrics::MetricParams;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "maskspec",
+    version,
+    about = "Spectral graph analysis of sparse neural-network masks",
+    long_about = "Spectral graph analysis of sparse neural-network masks.\n\n\
+        Each 2-D [out, in] or 4-D [out, in, kh, kw] weight with its mask is a bipartite graph \
+        (outputs × inputs·kh·kw). maskspec computes its Ramanujan gaps, weighted spectral gap and \
+        the nested regular subgraph means (SPEC.md), per layer and per checkpoint.",
+    after_help = "Exit status: 0 when everything was analyzed, 1 when some files or layers failed \
+        (they are listed at the end; the rest was analyzed), 2 on a fatal error such as a bad flag."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Analyze checkpoints: every SPEC metric for every layer, and per-checkpoint means.
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Args)]
+struct AnalyzeArgs {
+    /// Checkpoint files (.safetensors, .npz, .npy) or directories, walked recursively.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+
+    /// Write every field, per checkpoint and per layer, as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+
+    /// Write one row per checkpoint × layer (SPEC field names as columns, nulls empty) to FILE.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+
+    /// Write one row per checkpoint (the means over layers and their `FIELD_layers` counts) to FILE.
+    #[arg(long, value_name = "FILE")]
+    summary_csv: Option<PathBuf>,
+
+    /// Analyze only layers whose name matches GLOB (repeatable), e.g. 'layer3.*'.
+    #[arg(long, value_name = "GLOB")]
+    include: Vec<String>,
+
+    /// Skip layers whose name matches GLOB (repeatable). Default: '*embed*'.
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
+
+    /// Skip the nested regular subgraphs (the *_imdb / *_imsg / expansion_* fields stay null).
+    #[arg(long)]
+    no_nested: bool,
+
+    /// Do not print the table on stdout (files given with --json/--csv are still written).
+    #[arg(long, short)]
+    quiet: bool,
+
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+}
+
+fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} analyzing {pos}/{len} checkpoints [{bar:30}] {elapsed} (eta {eta})")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// Renders an analysis into one output file's bytes.
+type Render = fn(&maskspec::analyze::Analysis) -> Vec<u8>;
+
+fn analyze(args: &AnalyzeArgs) -> Result<ExitCode> {
+    let filter = LayerFilter::new(&args.include, &args.exclude).context("invalid --include/--exclude glob")?;
+    let options = AnalyzeOptions { filter, params: MetricParams { nested: !args.no_nested, ..Default::default() } };
+    let bar = progress_bar();
+    let analysis = analyze_paths(&args.paths, &options, Some(&bar));
+    bar.finish_and_clear();
+
+    let outputs: [(&Option<PathBuf>, Render); 3] = [
+        (&args.json, maskspec::export::json),
+        (&args.csv, maskspec::export::layers_csv),
+        (&args.summary_csv, maskspec::export::summary_csv),
+    ];
+    for (path, render) in outputs {
+        if let Some(path) = path {
+            maskspec::atomic::write(path, &render(&analysis))
+                .with_context(|| format!("{}: cannot write", path.display()))?;
+        }
+    }
+    if !args.quiet {
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(maskspec::export::table(&analysis).as_bytes())?;
+        stdout.flush()?;
+    }
+    let layers: usize = analysis.checkpoints.iter().map(|c| c.layers.len()).sum();
+    if analysis.failures.is_empty() {
+        eprintln!("analyzed {} checkpoints, {layers} layers", analysis.checkpoints.len());
+        return Ok(ExitCode::SUCCESS);
+    }
+    for failure in &analysis.failures {
+        eprintln!("error: {}", failure.error);
+    }
+    eprintln!(
+        "analyzed {} checkpoints, {layers} layers; {} failed (listed above)",
+        analysis.checkpoints.len(),
+        analysis.failures.len()
+    );
+    Ok(ExitCode::from(1))
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Analyze(args) => {
+            if let Some(n) = args.threads {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build_global()
+                    .context("cannot start the thread pool")?;
+            }
+            analyze(&args)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) => {
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn flags_are_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn analyze_flags_parse() {
+        let cli =
+            Cli::parse_from(["maskspec", "analyze", "a", "b", "--include", "x*", "--include", "y*", "--csv", "o.csv"]);
+        let Command::Analyze(args) = cli.command;
+        assert_eq!(args.paths.len(), 2);
+        assert_eq!(args.include, ["x*", "y*"]);
+        assert_eq!(args.csv, Some(PathBuf::from("o.csv")));
+    }
 }

@@ -34,10 +34,6 @@ impl LayerFilter {
         })
     }
 
-    fn explicitly_included(&self, name: &str) -> bool {
-        self.include.as_ref().is_some_and(|set| set.is_match(name))
-    }
-
     fn accepts(&self, name: &str) -> bool {
         self.include.as_ref().is_none_or(|set| set.is_match(name)) && !self.exclude.is_match(name)
     }
@@ -60,8 +56,8 @@ fn is_mask_name(name: &str) -> bool {
     name.ends_with("_mask") || name.ends_with(".mask")
 }
 
-/// The layers of a checkpoint in file order. A tensor the filter selects by an explicit
-/// `--include` but that is neither 2-D nor 4-D is an error, as is a file with no layer.
+/// The layers of a checkpoint in file order. A masked tensor that is neither 2-D nor 4-D is
+/// an error, as is a file with no layer.
 pub fn discover_layers(source: &dyn TensorSource, filter: &LayerFilter) -> Result<Vec<LayerSpec>, CheckpointError> {
     let tensors = source.tensors();
     let index_of = |name: &str| tensors.iter().position(|t| t.name == name);
@@ -80,9 +76,9 @@ pub fn discover_layers(source: &dyn TensorSource, filter: &LayerFilter) -> Resul
         let mask = index_of(&format!("{name}_mask"))
             .or_else(|| name.strip_suffix(".weight").and_then(|p| index_of(&format!("{p}.weight_mask"))));
         if t.shape.len() != 2 && t.shape.len() != 4 {
-            // Biases, norms and scalars are not layers; but a tensor the user named, or one
-            // that carries a mask, was meant as one.
-            if filter.explicitly_included(&name) || mask.is_some() {
+            // Biases, norms and scalars are not layers (a glob like 'fc.*' matches them too);
+            // but a tensor that carries a mask was meant as one.
+            if mask.is_some() {
                 return Err(CheckpointError::tensor(
                     source.path(),
                     &t.name,

@@ -1,1 +1,122 @@
-//! See the project's DESIGN.md; filled in by its issue.
+//! Writing an [`Analysis`]: JSON (every field), CSV (one row per checkpoint × layer, or one per
+//! checkpoint for the summary) and the readable table on stdout. One serde struct per row kind
+//! defines the columns, so JSON and CSV never drift; formats return bytes and are tested
+//! without touching the disk. Files are written atomically by the caller.
+
+mod table;
+
+pub use table::table;
+
+use crate::analyze::Analysis;
+use serde_json::{Map, Value};
+
+fn object<T: serde::Serialize>(value: &T) -> Map<String, Value> {
+    match serde_json::to_value(value) {
+        Ok(Value::Object(map)) => map,
+        _ => unreachable!("report rows serialize to objects"),
+    }
+}
+
+/// The whole analysis as pretty JSON, with the tool's version.
+pub fn json(analysis: &Analysis) -> Vec<u8> {
+    let mut top = Map::new();
+    top.insert("maskspec_version".into(), env!("CARGO_PKG_VERSION").into());
+    top.extend(object(analysis));
+    let mut bytes = serde_json::to_vec_pretty(&Value::Object(top)).expect("JSON of plain data");
+    bytes.push(b'\n');
+    bytes
+}
+
+/// One row per checkpoint × layer: `checkpoint`, then every layer field (SPEC names).
+pub fn layers_csv(analysis: &Analysis) -> Vec<u8> {
+    let rows = analysis.checkpoints.iter().flat_map(|c| {
+        c.layers.iter().map(move |layer| {
+            let mut row = Map::new();
+            row.insert("checkpoint".into(), c.checkpoint.clone().into());
+            row.extend(object(layer));
+            row
+        })
+    });
+    csv(rows)
+}
+
+/// One row per checkpoint: `checkpoint`, its metadata's SPEC §6 fields when present, then
+/// each summary field and its `FIELD_layers` count.
+pub fn summary_csv(analysis: &Analysis) -> Vec<u8> {
+    let rows = analysis.checkpoints.iter().map(|c| {
+        let mut row = Map::new();
+        row.insert("checkpoint".into(), c.checkpoint.clone().into());
+        row.extend(object(&c.summary));
+        row
+    });
+    csv(rows)
+}
+
+/// CSV with the first row's keys as the header. Nulls are empty cells, so pandas reads them
+/// as NaN; numbers keep every digit serde_json prints (shortest round-trip form).
+fn csv(rows: impl Iterator<Item = Map<String, Value>>) -> Vec<u8> {
+    let mut writer = ::csv::Writer::from_writer(Vec::new());
+    let mut header_written = false;
+    for row in rows {
+        if !header_written {
+            writer.write_record(row.keys()).expect("writing to memory");
+            header_written = true;
+        }
+        writer.write_record(row.values().map(cell)).expect("writing to memory");
+    }
+    writer.into_inner().expect("writing to memory")
+}
+
+fn cell(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::{analyze_source, AnalyzeOptions};
+    use crate::checkpoint;
+
+    fn analysis() -> Analysis {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden/collapsed.safetensors");
+        let source = checkpoint::open(&path).unwrap();
+        let (report, errors) = analyze_source(source.as_ref(), &AnalyzeOptions::default()).unwrap();
+        assert!(errors.is_empty());
+        Analysis { checkpoints: vec![report], failures: vec![] }
+    }
+
+    #[test]
+    fn csv_has_one_row_per_layer_with_nulls_empty() {
+        let text = String::from_utf8(layers_csv(&analysis())).unwrap();
+        let mut reader = ::csv::Reader::from_reader(text.as_bytes());
+        let header = reader.headers().unwrap().clone();
+        assert_eq!(&header[0], "checkpoint");
+        assert!(header.iter().any(|h| h == "ramanujan_gap_imdb"));
+        let rows: Vec<_> = reader.records().map(|r| r.unwrap()).collect();
+        assert_eq!(rows.len(), 2);
+        let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let dead = rows.iter().find(|r| &r[col("layer")] == "dead.weight").unwrap();
+        assert_eq!(&dead[col("collapsed")], "true");
+        assert_eq!(&dead[col("mu0")], "");
+    }
+
+    #[test]
+    fn summary_csv_has_counts_beside_means() {
+        let text = String::from_utf8(summary_csv(&analysis())).unwrap();
+        let header = text.lines().next().unwrap();
+        assert!(header.contains("weighted_gap,weighted_gap_layers"));
+        assert_eq!(text.lines().count(), 2);
+    }
+
+    #[test]
+    fn json_carries_version_and_every_layer() {
+        let value: Value = serde_json::from_slice(&json(&analysis())).unwrap();
+        assert_eq!(value["maskspec_version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(value["checkpoints"][0]["layers"].as_array().unwrap().len(), 2);
+        assert_eq!(value["checkpoints"][0]["summary"]["collapsed_layers"], 1);
+    }
+}
