@@ -518,17 +518,15 @@ fn orthogonalize(basis: &[f64], dim: usize, k: usize, w: &mut [f64], coeffs: &mu
     if k == 0 {
         return previous;
     }
+    let q = MatRef::from_column_major_slice(&basis[..dim * k], dim, k);
     for _ in 0..MAX_PASSES {
-        for (j, c) in pass[..k].iter_mut().enumerate() {
-            let column = &basis[j * dim..(j + 1) * dim];
-            *c = column.iter().zip(w.iter()).map(|(a, b)| a * b).sum();
-        }
-        for (j, &c) in pass[..k].iter().enumerate() {
-            let column = &basis[j * dim..(j + 1) * dim];
-            for (wv, &bv) in w.iter_mut().zip(column) {
-                *wv -= c * bv;
-            }
-            coeffs[j] += c;
+        // Both products are matrix–vector calls so they run at SIMD speed: the basis is read
+        // twice per pass and this is the solver's main dense cost.
+        let mut c = MatMut::from_column_major_slice_mut(&mut pass[..k], k, 1);
+        matmul(c.as_mut(), Accum::Replace, q.transpose(), MatRef::from_column_major_slice(w, dim, 1), 1.0, Par::Seq);
+        matmul(MatMut::from_column_major_slice_mut(w, dim, 1), Accum::Add, q, c.as_ref(), -1.0, Par::Seq);
+        for (total, &c) in coeffs[..k].iter_mut().zip(&pass[..k]) {
+            *total += c;
         }
         let current = norm(w);
         if current > DGKS * previous {
