@@ -5,6 +5,7 @@
 
 use maskspec::checkpoint::{self, LayerFilter};
 use maskspec::metrics::{layer_metrics, summarize, MetricParams};
+use maskspec::spectral::SvdParams;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -79,13 +80,30 @@ fn check(file: &str, expected: &str, params: &MetricParams) {
     assert!(problems.is_empty(), "{} disagreements:\n{}", problems.len(), problems.join("\n"));
 }
 
+/// The iterative (Lanczos) path on every graph, however small, where the default settings
+/// would take the exact dense path: both must meet the oracle.
+fn lanczos_only() -> MetricParams {
+    MetricParams { svd: SvdParams { dense_threshold: 0, ..Default::default() }, ..Default::default() }
+}
+
 macro_rules! golden {
-    ($($test:ident => $case:literal),* $(,)?) => {$(
-        #[test]
-        fn $test() {
-            check(concat!($case, ".safetensors"), concat!($case, ".expected.json"), &MetricParams::default());
+    ($($test:ident => $case:literal),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                check(concat!($case, ".safetensors"), concat!($case, ".expected.json"), &MetricParams::default());
+            }
+        )*
+        mod lanczos_path {
+            use super::*;
+            $(
+                #[test]
+                fn $test() {
+                    check(concat!($case, ".safetensors"), concat!($case, ".expected.json"), &lanczos_only());
+                }
+            )*
         }
-    )*};
+    };
 }
 
 golden! {
