@@ -14,4 +14,5 @@ pub mod metrics;
 pub mod plot;
 pub mod spectral;
 pub mod stats;
+pub mod sweep;
 pub mod train;

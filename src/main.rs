@@ -4,9 +4,10 @@
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use maskspec::analyze::{analyze_paths, AnalyzeOptions};
+use maskspec::analyze::{analyze_paths, AnalyzeOptions, Cache};
 use maskspec::checkpoint::LayerFilter;
 use maskspec::metrics::MetricParams;
+use maskspec::sweep::AccuracyTable;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +69,22 @@ struct AnalyzeArgs {
     #[arg(long, short)]
     quiet: bool,
 
+    /// Accuracy per checkpoint from a CSV with columns `checkpoint,accuracy` (a path as given,
+    /// relative to the directory argument, or a file name). It comes first; then the
+    /// checkpoint's metadata, a sidecar NAME.json, a value in a PyTorch checkpoint dict.
+    /// Values above 1 are percentages.
+    #[arg(long, value_name = "FILE.csv")]
+    accuracy: Option<PathBuf>,
+
+    /// Where analyzed checkpoints are remembered, so a re-run over a grown sweep analyzes only
+    /// new or changed files. Default: $XDG_CACHE_HOME/maskspec or ~/.cache/maskspec.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+
+    /// Analyze every file again, neither reading nor writing the cache.
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache: bool,
+
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -88,7 +105,10 @@ type Render = fn(&maskspec::analyze::Analysis) -> Vec<u8>;
 
 fn analyze(args: &AnalyzeArgs) -> Result<ExitCode> {
     let filter = LayerFilter::new(&args.include, &args.exclude).context("invalid --include/--exclude glob")?;
-    let options = AnalyzeOptions { filter, params: MetricParams { nested: !args.no_nested, ..Default::default() } };
+    let accuracy = args.accuracy.as_deref().map(AccuracyTable::read).transpose()?;
+    let cache = if args.no_cache { None } else { args.cache_dir.clone().or_else(Cache::default_dir).map(Cache::new) };
+    let params = MetricParams { nested: !args.no_nested, ..Default::default() };
+    let options = AnalyzeOptions { filter, params, accuracy, cache };
     let bar = progress_bar();
     let analysis = analyze_paths(&args.paths, &options, Some(&bar));
     bar.finish_and_clear();
@@ -110,18 +130,20 @@ fn analyze(args: &AnalyzeArgs) -> Result<ExitCode> {
         stdout.flush()?;
     }
     let layers: usize = analysis.checkpoints.iter().map(|c| c.layers.len()).sum();
+    let done = format!(
+        "{} checkpoints ({} analyzed, {} from the cache), {layers} layers",
+        analysis.checkpoints.len(),
+        analysis.analyzed,
+        analysis.cached
+    );
     if analysis.failures.is_empty() {
-        eprintln!("analyzed {} checkpoints, {layers} layers", analysis.checkpoints.len());
+        eprintln!("{done}");
         return Ok(ExitCode::SUCCESS);
     }
     for failure in &analysis.failures {
         eprintln!("error: {}", failure.error);
     }
-    eprintln!(
-        "analyzed {} checkpoints, {layers} layers; {} failed (listed above)",
-        analysis.checkpoints.len(),
-        analysis.failures.len()
-    );
+    eprintln!("{done}; {} failed (listed above)", analysis.failures.len());
     Ok(ExitCode::from(1))
 }
 

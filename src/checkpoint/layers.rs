@@ -9,6 +9,8 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 pub struct LayerFilter {
     include: Option<GlobSet>,
     exclude: GlobSet,
+    /// The globs as given, so the filter can be named in a cache key.
+    globs: String,
 }
 
 impl Default for LayerFilter {
@@ -28,10 +30,17 @@ impl LayerFilter {
             set.build()
         };
         let default_exclude = ["*embed*".to_string()];
+        let exclude = if exclude.is_empty() { &default_exclude[..] } else { exclude };
         Ok(LayerFilter {
             include: if include.is_empty() { None } else { Some(build(include)?) },
-            exclude: build(if exclude.is_empty() { &default_exclude } else { exclude })?,
+            exclude: build(exclude)?,
+            globs: format!("include={include:?} exclude={exclude:?}"),
         })
+    }
+
+    /// The globs, in a form fit for a cache key.
+    pub fn describe(&self) -> &str {
+        &self.globs
     }
 
     fn accepts(&self, name: &str) -> bool {

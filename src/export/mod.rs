@@ -7,7 +7,7 @@ mod table;
 
 pub use table::table;
 
-use crate::analyze::Analysis;
+use crate::analyze::{Analysis, CheckpointReport};
 use serde_json::{Map, Value};
 
 fn object<T: serde::Serialize>(value: &T) -> Map<String, Value> {
@@ -27,12 +27,20 @@ pub fn json(analysis: &Analysis) -> Vec<u8> {
     bytes
 }
 
-/// One row per checkpoint × layer: `checkpoint`, then every layer field (SPEC names).
+/// The columns every row starts with: the checkpoint and where it sits in its sweep (run,
+/// step, epoch, init, accuracy and its source, family, sparsity, method, layout, seed).
+fn checkpoint_columns(report: &CheckpointReport) -> Map<String, Value> {
+    let mut row = Map::new();
+    row.insert("checkpoint".into(), report.checkpoint.clone().into());
+    row.extend(object(&report.info));
+    row
+}
+
+/// One row per checkpoint × layer: the checkpoint columns, then every layer field (SPEC names).
 pub fn layers_csv(analysis: &Analysis) -> Vec<u8> {
     let rows = analysis.checkpoints.iter().flat_map(|c| {
         c.layers.iter().map(move |layer| {
-            let mut row = Map::new();
-            row.insert("checkpoint".into(), c.checkpoint.clone().into());
+            let mut row = checkpoint_columns(c);
             row.extend(object(layer));
             row
         })
@@ -40,12 +48,11 @@ pub fn layers_csv(analysis: &Analysis) -> Vec<u8> {
     csv(rows)
 }
 
-/// One row per checkpoint: `checkpoint`, its metadata's SPEC §6 fields when present, then
-/// each summary field and its `FIELD_layers` count.
+/// One row per checkpoint: the checkpoint columns, then each summary field and its
+/// `FIELD_layers` count.
 pub fn summary_csv(analysis: &Analysis) -> Vec<u8> {
     let rows = analysis.checkpoints.iter().map(|c| {
-        let mut row = Map::new();
-        row.insert("checkpoint".into(), c.checkpoint.clone().into());
+        let mut row = checkpoint_columns(c);
         row.extend(object(&c.summary));
         row
     });
@@ -78,15 +85,13 @@ fn cell(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::{analyze_source, AnalyzeOptions};
-    use crate::checkpoint;
+    use crate::analyze::{analyze_file, AnalyzeOptions};
 
     fn analysis() -> Analysis {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden/collapsed.safetensors");
-        let source = checkpoint::open(&path).unwrap();
-        let (report, errors) = analyze_source(source.as_ref(), &AnalyzeOptions::default()).unwrap();
-        assert!(errors.is_empty());
-        Analysis { checkpoints: vec![report], failures: vec![] }
+        let (report, failures) = analyze_file(&path, &AnalyzeOptions::default());
+        assert!(failures.is_empty());
+        Analysis { checkpoints: vec![report.unwrap()], ..Default::default() }
     }
 
     #[test]

@@ -1,0 +1,206 @@
+//! Paths → reports: every checkpoint under the given paths, every layer of each, in parallel
+//! (rayon over files and over layers, so a single big checkpoint keeps both cores busy too).
+//! A bad file or layer becomes a [`Failure`] and the run goes on. With a [`Cache`], files
+//! analyzed before (same path, size, mtime and settings) are not analyzed again.
+
+pub mod cache;
+
+pub use cache::Cache;
+
+use crate::checkpoint::{self, CheckpointError, LayerFilter, TensorSource};
+use crate::metrics::{layer_metrics, summarize, CheckpointSummary, LayerMetrics, MetricParams};
+use crate::sweep::{self, AccuracyTable, CheckpointInfo};
+use indicatif::ProgressBar;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[derive(Debug, Clone, Default)]
+pub struct AnalyzeOptions {
+    pub filter: LayerFilter,
+    pub params: MetricParams,
+    /// `--accuracy FILE.csv`, the first source of accuracy (SPEC §6).
+    pub accuracy: Option<AccuracyTable>,
+    pub cache: Option<Cache>,
+}
+
+impl AnalyzeOptions {
+    /// Everything that changes a layer's numbers, for the cache key.
+    fn settings(&self) -> String {
+        format!("{} nested={} svd={:?}", self.filter.describe(), self.params.nested, self.params.svd)
+    }
+}
+
+/// Everything known about one checkpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckpointReport {
+    pub checkpoint: String,
+    #[serde(flatten)]
+    pub info: CheckpointInfo,
+    /// The file's string metadata (safetensors header, PyTorch scalars).
+    pub metadata: BTreeMap<String, String>,
+    pub summary: CheckpointSummary,
+    pub layers: Vec<LayerMetrics>,
+}
+
+/// A file or layer that could not be analyzed. `error` is the whole one-line message: it
+/// starts with the file's path and names the tensor where there is one.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Failure {
+    pub path: String,
+    pub error: String,
+}
+
+impl Failure {
+    fn new(path: &Path, error: impl ToString) -> Failure {
+        Failure { path: path.display().to_string(), error: error.to_string() }
+    }
+}
+
+/// The result of a run: reports in path order, what failed, and how much work was done.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Analysis {
+    pub checkpoints: Vec<CheckpointReport>,
+    pub failures: Vec<Failure>,
+    /// Checkpoints whose layers were computed in this run.
+    pub analyzed: usize,
+    /// Checkpoints whose layers came from the cache.
+    pub cached: usize,
+}
+
+/// Analyzes every checkpoint under `paths` (files as given, directories walked recursively).
+/// `progress`, when given, is told the number of files and advanced as each finishes.
+pub fn analyze_paths(paths: &[PathBuf], options: &AnalyzeOptions, progress: Option<&ProgressBar>) -> Analysis {
+    let mut failures = Vec::new();
+    // (file, the sweep root it was found under)
+    let mut files: Vec<(PathBuf, PathBuf)> = Vec::new();
+    for path in paths {
+        match checkpoint::find_checkpoints(std::slice::from_ref(path)) {
+            Ok(found) if found.is_empty() => failures.push(Failure::new(
+                path,
+                format!(
+                    "{}: no checkpoint files (.safetensors, .npz, .npy, .pt, .pth, .pth.tar) in this directory",
+                    path.display()
+                ),
+            )),
+            Ok(found) => {
+                let root =
+                    if path.is_dir() { path.clone() } else { path.parent().unwrap_or(Path::new("")).to_path_buf() };
+                files.extend(found.into_iter().map(|f| (f, root.clone())));
+            }
+            Err(e) => failures.push(Failure::new(path, e)),
+        }
+    }
+    files.sort();
+    files.dedup_by(|a, b| a.0 == b.0);
+    if let Some(bar) = progress {
+        bar.set_length(files.len() as u64);
+    }
+    let cached = AtomicUsize::new(0);
+    let results: Vec<(Option<CheckpointReport>, Vec<Failure>)> = files
+        .par_iter()
+        .map(|(file, root)| {
+            let result = analyze_file_in(file, root, options, &cached);
+            if let Some(bar) = progress {
+                bar.inc(1);
+            }
+            result
+        })
+        .collect();
+    let mut checkpoints = Vec::new();
+    for (report, file_failures) in results {
+        checkpoints.extend(report);
+        failures.extend(file_failures);
+    }
+    let cached = cached.into_inner();
+    Analysis { analyzed: checkpoints.len() - cached, cached, checkpoints, failures }
+}
+
+/// One checkpoint on its own (its directory is the sweep root).
+pub fn analyze_file(path: &Path, options: &AnalyzeOptions) -> (Option<CheckpointReport>, Vec<Failure>) {
+    analyze_file_in(path, path.parent().unwrap_or(Path::new("")), options, &AtomicUsize::new(0))
+}
+
+fn analyze_file_in(
+    path: &Path,
+    root: &Path,
+    options: &AnalyzeOptions,
+    cached: &AtomicUsize,
+) -> (Option<CheckpointReport>, Vec<Failure>) {
+    let key = options.cache.as_ref().and_then(|_| Cache::key(path, &options.settings()));
+    let hit = options.cache.as_ref().zip(key.as_ref()).and_then(|(cache, key)| cache.load(key));
+    let (entry, cache_failure) = match hit {
+        Some(entry) => {
+            cached.fetch_add(1, Ordering::Relaxed);
+            (entry, None)
+        }
+        None => {
+            let found = match checkpoint::open(path).and_then(|source| analyze_source(source.as_ref(), options)) {
+                Ok(found) => found,
+                Err(e) => return (None, vec![Failure::new(path, e)]),
+            };
+            let entry = cache::Entry {
+                key: key.clone().unwrap_or_default(),
+                metadata: found.metadata,
+                layers: found.layers,
+                layer_errors: found.errors.iter().map(|e| e.to_string()).collect(),
+            };
+            let stored = match (&options.cache, &key) {
+                (Some(cache), Some(_)) => cache.store(&entry).err(),
+                _ => None,
+            };
+            let cache_failure = stored.map(|e| {
+                let message = format!("{}: cannot write the cache ({e}); analyzed anyway", path.display());
+                Failure::new(path, message + ", pass --no-cache to skip the cache")
+            });
+            (entry, cache_failure)
+        }
+    };
+    let failures = entry.layer_errors.iter().map(|e| Failure::new(path, e)).chain(cache_failure).collect();
+    (Some(report(path, root, entry.metadata, entry.layers, options)), failures)
+}
+
+fn report(
+    path: &Path,
+    root: &Path,
+    metadata: BTreeMap<String, String>,
+    layers: Vec<LayerMetrics>,
+    options: &AnalyzeOptions,
+) -> CheckpointReport {
+    CheckpointReport {
+        checkpoint: path.display().to_string(),
+        info: sweep::describe(path, root, &metadata, options.accuracy.as_ref()),
+        summary: summarize(&layers),
+        metadata,
+        layers,
+    }
+}
+
+/// What [`analyze_source`] finds in one open checkpoint.
+pub struct SourceAnalysis {
+    pub metadata: BTreeMap<String, String>,
+    /// The layers' metrics, in checkpoint order.
+    pub layers: Vec<LayerMetrics>,
+    /// Layers that could not be read (left out of `layers`).
+    pub errors: Vec<CheckpointError>,
+}
+
+/// Analyzes every selected layer of an open checkpoint.
+pub fn analyze_source(source: &dyn TensorSource, options: &AnalyzeOptions) -> Result<SourceAnalysis, CheckpointError> {
+    let specs = checkpoint::discover_layers(source, &options.filter)?;
+    let results: Vec<Result<LayerMetrics, CheckpointError>> = specs
+        .par_iter()
+        .map(|spec| checkpoint::load_layer(source, spec).map(|layer| layer_metrics(&layer, &options.params)))
+        .collect();
+    let mut layers = Vec::new();
+    let mut errors = Vec::new();
+    for result in results {
+        match result {
+            Ok(m) => layers.push(m),
+            Err(e) => errors.push(e),
+        }
+    }
+    Ok(SourceAnalysis { metadata: source.metadata().clone(), layers, errors })
+}
