@@ -458,14 +458,19 @@ mod tests {
     fn storage_claims_are_read_from_torch_save_persistent_ids() {
         // views.pt (make_fixtures.py): a [48, 64] f32 base saved through its transpose, a
         // [10, 8, 3, 3] base through a strided slice, and a 64-element bias.
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/torch/views.pt");
-        let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
-        let mut pickle = Vec::new();
-        std::io::Read::read_to_end(&mut archive.by_name("views/data.pkl").unwrap(), &mut pickle).unwrap();
-        let claims: Vec<(String, i64, Option<usize>)> =
-            scan(&pickle, 0).unwrap().storages.into_iter().map(|c| (c.key, c.numel, c.element_size)).collect();
-        let want = [("0", 48 * 64), ("1", 10 * 8 * 3 * 3), ("2", 64)];
-        assert_eq!(claims, want.map(|(k, n)| (k.to_string(), n, Some(4))).to_vec());
+        // views_protocol4.pt is the same state dict pickled with protocol 4, where the storage
+        // class and the repeated strings come back through MEMOIZE / BINGET.
+        for name in ["views", "views_protocol4"] {
+            let path = format!("{}/tests/fixtures/torch/{name}.pt", env!("CARGO_MANIFEST_DIR"));
+            let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+            let mut pickle = Vec::new();
+            let mut entry = archive.by_name(&format!("{name}/data.pkl")).unwrap();
+            std::io::Read::read_to_end(&mut entry, &mut pickle).unwrap();
+            let claims: Vec<(String, i64, Option<usize>)> =
+                scan(&pickle, 0).unwrap().storages.into_iter().map(|c| (c.key, c.numel, c.element_size)).collect();
+            let want = [("0", 48 * 64), ("1", 10 * 8 * 3 * 3), ("2", 64)];
+            assert_eq!(claims, want.map(|(k, n)| (k.to_string(), n, Some(4))).to_vec(), "{name}");
+        }
     }
 
     #[test]
