@@ -196,6 +196,26 @@ fn a_legacy_pickle_naming_os_system_is_refused() {
 }
 
 #[test]
+fn names_that_collide_once_module_is_stripped_are_an_error() {
+    let error = checkpoint::open(&fixture("module_collision.pt")).err().expect("module_collision.pt must be refused");
+    assert_one_line_naming(&error, "module_collision.pt");
+    let message = error.to_string();
+    assert!(message.contains("'module.fc.weight'") && message.contains("'fc.weight'"), "{message}");
+}
+
+/// A uint16 storage is listed (discovery sees every tensor) and refused, by name, when read.
+#[test]
+fn an_unsigned_16_bit_weight_is_refused_when_read() {
+    let source = open("uint16.pt");
+    let names: Vec<&str> = source.tensors().iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["fc.weight", "idx.weight"]);
+    assert_eq!(source.read_f64(0).unwrap().len(), 30);
+    let error = source.read_f64(1).unwrap_err();
+    assert_one_line_naming(&error, "uint16.pt");
+    assert!(error.to_string().contains("'idx.weight'"), "{error}");
+}
+
+#[test]
 fn a_storage_claiming_a_terabyte_is_refused_at_once() {
     for name in ["huge_storage.pt", "huge_storage_small_view.pt"] {
         let started = Instant::now();
@@ -221,6 +241,7 @@ fn damaged_files_are_errors_not_panics() {
         ("text.pth", b"not a checkpoint at all\n".to_vec()),
         ("zip_header_only.pth.tar", b"PK\x03\x04\x14\x00\x00\x00".to_vec()),
         ("pickle_cut.pt", b"\x80\x02}q\x00(X\x03\x00\x00\x00abc".to_vec()),
+        ("pre_0_1_10_tar.pt", [vec![0; 257], b"ustar".to_vec(), vec![0; 250]].concat()),
     ];
     // The archive cut at many points, including inside the central directory.
     let cuts: Vec<(String, Vec<u8>)> = [0.1, 0.5, 0.9, 0.99, 0.999]

@@ -129,9 +129,10 @@ impl TorchFile {
             if let Some(other) = names.insert(name.clone(), tensor.name.clone()) {
                 return Err(CheckpointError::tensor(
                     path,
-                    &tensor.name,
+                    &name,
                     format!(
-                        "is named '{name}' once its 'module.' prefix is stripped, as is '{other}'; save one model's state dict per file"
+                        "is what both '{other}' and '{}' are called once 'module.' prefixes are stripped; save one model's state dict per file",
+                        tensor.name
                     ),
                 ));
             }

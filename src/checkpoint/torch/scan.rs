@@ -58,6 +58,8 @@ fn allowed(module: &str, name: &str) -> bool {
                 || is_torch_dtype(name)
         }
         "torch.cuda" => name.ends_with("Storage") || name.ends_with("Tensor"),
+        // Tensors of the newer unsigned types are saved on an untyped (byte) storage.
+        "torch.storage" => matches!(name, "UntypedStorage" | "TypedStorage"),
         "numpy.core.multiarray" | "numpy._core.multiarray" => matches!(name, "scalar" | "_reconstruct"),
         "numpy" => matches!(name, "dtype" | "ndarray"),
         _ => false,
@@ -197,7 +199,8 @@ impl Frame {
 
 /// Bytes per element of a storage class `torch.save` names in a persistent id.
 fn storage_element_size(class: &str) -> Option<usize> {
-    Some(match class.strip_prefix("torch.")? {
+    let class = class.strip_prefix("torch.storage.").or_else(|| class.strip_prefix("torch."))?;
+    Some(match class {
         "DoubleStorage" | "LongStorage" => 8,
         "FloatStorage" | "IntStorage" => 4,
         "HalfStorage" | "BFloat16Storage" | "ShortStorage" => 2,
