@@ -16,15 +16,20 @@ fn json(name: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// Opens fixture `name` (`NAME.pt`, or the `.pth.tar` the imagenet example writes).
 fn open(name: &str) -> Box<dyn TensorSource> {
-    checkpoint::open(&fixture(name)).unwrap_or_else(|e| panic!("{e}"))
+    let path = match name {
+        "imagenet_example.pt" => fixture("imagenet_example.pth.tar"),
+        _ => fixture(name),
+    };
+    checkpoint::open(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn dtype_name(dtype: Dtype) -> String {
     format!("{dtype:?}")
 }
 
-const READABLE: [&str; 10] = [
+const READABLE: [&str; 11] = [
     "mlp_state_dict",
     "prune_checkpoint",
     "half_dataparallel",
@@ -35,6 +40,7 @@ const READABLE: [&str; 10] = [
     "shared_storage",
     "masks_ints",
     "nested_net",
+    "imagenet_example",
 ];
 
 /// Every tensor's name (in file order), dtype, shape, values (exact samples, sum and sum
@@ -98,6 +104,9 @@ fn scalar_entries_become_metadata() {
     let prune = open("prune_checkpoint.pt");
     assert_eq!(prune.metadata()["epoch"], "12");
     assert_eq!(prune.metadata()["best_acc"], "71.25");
+    // pytorch/examples' imagenet keeps best_acc1 as a 0-d f32 tensor beside the state dict.
+    let imagenet = open("imagenet_example.pt");
+    assert_eq!(imagenet.metadata()["best_acc1"], "69.758");
 }
 
 /// Layers found by SPEC §1 discovery have the oracle's names and graph structure.

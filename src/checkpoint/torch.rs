@@ -97,7 +97,7 @@ impl TorchFile {
         };
         let state_dict_key =
             STATE_DICT_KEYS.iter().copied().find(|key| matches!(root.get(*key), Some(PickleValue::Dict(_))));
-        let metadata = root
+        let mut metadata: BTreeMap<String, String> = root
             .iter()
             .filter_map(|(key, value)| {
                 let text = match value {
@@ -112,7 +112,17 @@ impl TorchFile {
             .collect();
 
         let reader = match state_dict_key {
-            Some(key) => PytorchReader::with_top_level_key(path, key),
+            Some(key) => {
+                // Beside a nested state dict, a one-element tensor is a scalar the training
+                // script kept as a tensor (pytorch/examples' imagenet saves best_acc1 so).
+                let everything = PytorchReader::new(path).map_err(malformed)?;
+                for (name, tensor) in everything.tensors() {
+                    if !name.contains('.') && tensor.num_elements() == 1 {
+                        metadata.insert(name.clone(), scalar_text(path, tensor)?);
+                    }
+                }
+                PytorchReader::with_top_level_key(path, key)
+            }
             None => PytorchReader::new(path),
         }
         .map_err(malformed)?;
@@ -142,6 +152,35 @@ impl TorchFile {
         }
         Ok(TorchFile { path: path.to_path_buf(), tensors, handles, metadata })
     }
+}
+
+/// A one-element tensor's value: floats as the shortest decimal that reads back to the same
+/// value in their own precision (so an f32 69.758 is "69.758"), integers exactly.
+fn scalar_text(path: &Path, tensor: &pytorch_reader::Tensor) -> Result<String, CheckpointError> {
+    let (dtype, readable) = dtype_of(tensor.dtype());
+    let bytes = tensor.read().map_err(|e| {
+        CheckpointError::tensor(
+            path,
+            &tensor.name,
+            format!("cannot read its data ({e}); the file is truncated or corrupt"),
+        )
+    })?;
+    let mut value = Vec::new();
+    if readable {
+        dtype.decode_le(&bytes, &mut value);
+    }
+    let Some(&v) = value.first() else {
+        return Err(CheckpointError::tensor(
+            path,
+            &tensor.name,
+            format!("is a {:?} scalar, which maskspec does not read; store it as a Python number", tensor.dtype()),
+        ));
+    };
+    Ok(match dtype {
+        Dtype::F64 => v.to_string(),
+        Dtype::F32 | Dtype::F16 | Dtype::BF16 => (v as f32).to_string(),
+        _ => (v as i64).to_string(),
+    })
 }
 
 /// DataParallel and DistributedDataParallel save every name under `module.` (once per wrap).
