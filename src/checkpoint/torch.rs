@@ -9,15 +9,19 @@
 //! dict is taken from the top of the file or from the first of `state_dict`, `model`,
 //! `model_state_dict`, `net` that holds a dict, and `module.` prefixes (DataParallel) are
 //! stripped. The checkpoint dict's scalar entries (`epoch`, `best_acc`, ...) become the
-//! metadata, numbers as decimal strings.
+//! metadata, numbers as decimal strings; so do one-element tensors beside a nested state dict
+//! (pytorch/examples' imagenet script saves `best_acc1` as one).
 //!
 //! Parsing, size checks and view gathering are the Burn team's `pytorch-reader` crate:
 //! every length a file declares is checked against what the file holds before anything is
-//! allocated. Two things it does not do are done here. Before it parses, [`scan`] walks the
-//! pickle's opcodes and refuses any global outside what state dicts use (a pickle that
-//! would call `os.system` under `torch.load` is refused by name; nothing is ever run). And
-//! since it returns tensors as a map, the file order of the tensors is recovered from the
-//! order their keys first appear in the pickle.
+//! allocated. What it does not do is done here, by [`scan`], a walk over the pickle's
+//! opcodes before the crate parses it (nothing is ever run):
+//! - any global outside what state dicts use is refused, by name (a pickle that would call
+//!   `os.system` under `torch.load`); the crate would keep it as an opaque object;
+//! - a storage whose persistent id claims more elements than its archive entry holds is
+//!   refused, even when the views on it are small enough for the crate to accept;
+//! - the crate returns tensors as a map, so their file order is recovered from the order
+//!   their keys first appear in the pickle.
 //!
 //! Not read: the TAR container of PyTorch before 0.1.10, big-endian files, sparse, quantized
 //! and nested tensors, unsigned 16/32/64-bit storages (listed, refused when a layer needs
@@ -118,7 +122,9 @@ impl TorchFile {
                 let everything = PytorchReader::new(path).map_err(malformed)?;
                 for (name, tensor) in everything.tensors() {
                     if !name.contains('.') && tensor.num_elements() == 1 {
-                        metadata.insert(name.clone(), scalar_text(path, tensor)?);
+                        if let Some(text) = scalar_text(path, tensor)? {
+                            metadata.insert(name.clone(), text);
+                        }
                     }
                 }
                 PytorchReader::with_top_level_key(path, key)
@@ -155,9 +161,13 @@ impl TorchFile {
 }
 
 /// A one-element tensor's value: floats as the shortest decimal that reads back to the same
-/// value in their own precision (so an f32 69.758 is "69.758"), integers exactly.
-fn scalar_text(path: &Path, tensor: &pytorch_reader::Tensor) -> Result<String, CheckpointError> {
+/// value in their own precision (so an f32 69.758 is "69.758"), integers exactly. `None` for
+/// a dtype maskspec does not decode: metadata is optional, the file is still read.
+fn scalar_text(path: &Path, tensor: &pytorch_reader::Tensor) -> Result<Option<String>, CheckpointError> {
     let (dtype, readable) = dtype_of(tensor.dtype());
+    if !readable {
+        return Ok(None);
+    }
     let bytes = tensor.read().map_err(|e| {
         CheckpointError::tensor(
             path,
@@ -166,21 +176,12 @@ fn scalar_text(path: &Path, tensor: &pytorch_reader::Tensor) -> Result<String, C
         )
     })?;
     let mut value = Vec::new();
-    if readable {
-        dtype.decode_le(&bytes, &mut value);
-    }
-    let Some(&v) = value.first() else {
-        return Err(CheckpointError::tensor(
-            path,
-            &tensor.name,
-            format!("is a {:?} scalar, which maskspec does not read; store it as a Python number", tensor.dtype()),
-        ));
-    };
-    Ok(match dtype {
+    dtype.decode_le(&bytes, &mut value);
+    Ok(value.first().map(|&v| match dtype {
         Dtype::F64 => v.to_string(),
         Dtype::F32 | Dtype::F16 | Dtype::BF16 => (v as f32).to_string(),
         _ => (v as i64).to_string(),
-    })
+    }))
 }
 
 /// DataParallel and DistributedDataParallel save every name under `module.` (once per wrap).
