@@ -476,6 +476,14 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Arbitrary bytes end in a verdict, never a panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            let _ = scan(&bytes, 0);
+        }
+    }
+
     #[test]
     fn consecutive_pickles_are_walked_one_at_a_time() {
         let two = b"K\x01.X\x01\x00\x00\x00b.";
