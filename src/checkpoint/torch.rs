@@ -14,7 +14,7 @@
 //!
 //! Parsing, size checks and view gathering are the Burn team's `pytorch-reader` crate:
 //! every length a file declares is checked against what the file holds before anything is
-//! allocated. What it does not do is done here, by [`scan`], a walk over the pickle's
+//! allocated. What it does not do is done here, by `scan`, a walk over the pickle's
 //! opcodes before the crate parses it (nothing is ever run):
 //! - any global outside what state dicts use is refused, by name (a pickle that would call
 //!   `os.system` under `torch.load`); the crate would keep it as an opaque object;
