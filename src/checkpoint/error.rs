@@ -18,6 +18,11 @@ pub enum CheckpointError {
 
     #[error("{}: no 2-D or 4-D weight tensors to analyze (check --include/--exclude, or that this is a model checkpoint)", path.display())]
     NoLayers { path: PathBuf },
+
+    /// A well-formed file maskspec will not read (a PyTorch pickle naming code to run, a
+    /// container it does not support); `reason` says why and what to do instead.
+    #[error("{}: {reason}", path.display())]
+    Refused { path: PathBuf, reason: String },
 }
 
 impl CheckpointError {

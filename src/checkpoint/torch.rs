@@ -1,37 +1,441 @@
-//! PyTorch `.pt` / `.pth` / `.pth.tar` (issue 4). Until that reader lands, such files are
-//! refused with a clear message rather than misread.
+//! PyTorch `.pt` / `.pth` / `.pth.tar`, as `torch.save` writes them, read without Python and
+//! without running the pickle.
+//!
+//! Reads: the ZIP container of PyTorch 1.6 and later and the legacy pickle stream of 0.1.10
+//! to 1.5 (and a bare pickle, which holds no tensors); storages of f64/f32/f16/bf16/bool/
+//! u8/i8/i16/i32/i64; views with a storage offset and any strides (transposed,
+//! non-contiguous), materialized in C order; tensors sharing a storage; tensors in nested
+//! dicts (named by their dotted path) and in lists (by index); `nn.Parameter`s. The state
+//! dict is taken from the top of the file or from the first of `state_dict`, `model`,
+//! `model_state_dict`, `net` that holds a dict, and `module.` prefixes (DataParallel) are
+//! stripped. The checkpoint dict's scalar entries (`epoch`, `best_acc`, ...) become the
+//! metadata, numbers as decimal strings; so do one-element tensors beside a nested state dict
+//! (pytorch/examples' imagenet script saves `best_acc1` as one).
+//!
+//! Parsing, size checks and view gathering are the Burn team's `pytorch-reader` crate:
+//! every length a file declares is checked against what the file holds before anything is
+//! allocated. What it does not do is done here, by `scan`, a walk over the pickle's
+//! opcodes before the crate parses it (nothing is ever run):
+//! - any global outside what state dicts use is refused, by name (a pickle that would call
+//!   `os.system` under `torch.load`); the crate would keep it as an opaque object;
+//! - a storage whose persistent id claims more elements than its archive entry holds is
+//!   refused, even when the views on it are small enough for the crate to accept;
+//! - the crate returns tensors as a map, so their file order is recovered from the order
+//!   their keys first appear in the pickle.
+//!
+//! Not read: the TAR container of PyTorch before 0.1.10, big-endian files, sparse, quantized
+//! and nested tensors, unsigned 16/32/64-bit storages (listed, refused when a layer needs
+//! one), full-model saves (`torch.save(model)`: they name the model's classes), and NumPy
+//! scalars stored as checkpoint entries (left out of the metadata). Each is refused with a
+//! message that says what to do.
 
-use super::{CheckpointError, TensorInfo, TensorSource};
-use std::collections::BTreeMap;
+mod scan;
+
+use super::{CheckpointError, Dtype, TensorInfo, TensorSource};
+use pytorch_reader::{PickleValue, PytorchReader};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
 use std::path::{Path, PathBuf};
+
+const FORMAT: &str = "PyTorch";
+
+/// Keys a training script nests its state dict under, in the order they are tried.
+const STATE_DICT_KEYS: [&str; 4] = ["state_dict", "model", "model_state_dict", "net"];
+
+/// Largest pickle accepted: a state dict's pickle holds names and shapes, a few kB per
+/// tensor, so this is far above any real one while bounding what a forged entry costs.
+const MAX_PICKLE_BYTES: u64 = 100 * 1024 * 1024;
 
 pub struct TorchFile {
     path: PathBuf,
     tensors: Vec<TensorInfo>,
+    /// Per tensor, its read handle and whether its dtype is one maskspec decodes.
+    handles: Vec<(pytorch_reader::Tensor, bool)>,
     metadata: BTreeMap<String, String>,
+}
+
+/// The container, from the first bytes of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Container {
+    Zip,
+    Legacy,
+    Tar,
+    Pickle,
+    Unknown,
+}
+
+fn container_of(head: &[u8]) -> Container {
+    // 0x1950a86a20f9469cfc6c, the legacy magic number, as protocols 2 and up write it (a
+    // LONG1) and as protocols 0 and 1 do (decimal text).
+    const LEGACY_MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+    const LEGACY_MAGIC_TEXT: &[u8] = b"119547037146038801333356";
+    let start = &head[..head.len().min(64)];
+    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        Container::Zip
+    } else if head.get(257..262) == Some(b"ustar") {
+        Container::Tar
+    } else if start.windows(LEGACY_MAGIC.len()).any(|w| w == LEGACY_MAGIC)
+        || start.windows(LEGACY_MAGIC_TEXT.len()).any(|w| w == LEGACY_MAGIC_TEXT)
+    {
+        Container::Legacy
+    } else if matches!(head.first(), Some(0x80 | b'(' | b'}' | b']' | b'c')) {
+        // What a pickle's first opcode is, whichever protocol wrote it.
+        Container::Pickle
+    } else {
+        Container::Unknown
+    }
 }
 
 impl TorchFile {
     pub fn open(path: &Path) -> Result<Self, CheckpointError> {
-        Err(CheckpointError::malformed(
-            path,
-            "PyTorch",
-            "PyTorch checkpoints are not read yet; convert with safetensors.torch.save_file",
-        ))
+        let order = check_pickles(path)?;
+        let malformed = |e: pytorch_reader::PytorchError| CheckpointError::malformed(path, FORMAT, e.to_string());
+
+        let root = PytorchReader::read_pickle_data(path, None).map_err(malformed)?;
+        let PickleValue::Dict(root) = root else {
+            return Err(CheckpointError::malformed(
+                path,
+                FORMAT,
+                "its top-level object is not a dict; save model.state_dict() or a dict holding it",
+            ));
+        };
+        let state_dict_key =
+            STATE_DICT_KEYS.iter().copied().find(|key| matches!(root.get(*key), Some(PickleValue::Dict(_))));
+        let mut metadata: BTreeMap<String, String> = root
+            .iter()
+            .filter_map(|(key, value)| {
+                let text = match value {
+                    PickleValue::Int(i) => i.to_string(),
+                    PickleValue::Float(f) => f.to_string(),
+                    PickleValue::Bool(b) => b.to_string(),
+                    PickleValue::String(s) => s.clone(),
+                    _ => return None,
+                };
+                Some((key.clone(), text))
+            })
+            .collect();
+
+        let reader = match state_dict_key {
+            Some(key) => {
+                // Beside a nested state dict, a one-element tensor is a scalar the training
+                // script kept as a tensor (pytorch/examples' imagenet saves best_acc1 so).
+                let everything = PytorchReader::new(path).map_err(malformed)?;
+                for (name, tensor) in everything.tensors() {
+                    if !name.contains('.') && tensor.num_elements() == 1 {
+                        if let Some(text) = scalar_text(path, tensor)? {
+                            metadata.insert(name.clone(), text);
+                        }
+                    }
+                }
+                PytorchReader::with_top_level_key(path, key)
+            }
+            None => PytorchReader::new(path),
+        }
+        .map_err(malformed)?;
+
+        let mut found: Vec<(Vec<usize>, pytorch_reader::Tensor)> =
+            reader.into_tensors().into_values().map(|t| (order.rank(&t.name), t)).collect();
+        found.sort_by(|(ra, a), (rb, b)| ra.cmp(rb).then_with(|| a.name.cmp(&b.name)));
+
+        let mut tensors = Vec::with_capacity(found.len());
+        let mut handles = Vec::with_capacity(found.len());
+        let mut names: HashMap<String, String> = HashMap::new();
+        for (_, tensor) in found {
+            let name = strip_module_prefix(&tensor.name).to_string();
+            if let Some(other) = names.insert(name.clone(), tensor.name.clone()) {
+                return Err(CheckpointError::tensor(
+                    path,
+                    &name,
+                    format!(
+                        "is what both '{other}' and '{}' are called once 'module.' prefixes are stripped; save one model's state dict per file",
+                        tensor.name
+                    ),
+                ));
+            }
+            let (dtype, readable) = dtype_of(tensor.dtype());
+            tensors.push(TensorInfo { name, dtype, shape: tensor.shape().to_vec() });
+            handles.push((tensor, readable));
+        }
+        Ok(TorchFile { path: path.to_path_buf(), tensors, handles, metadata })
     }
+}
+
+/// A one-element tensor's value: floats as the shortest decimal that reads back to the same
+/// value in their own precision (so an f32 69.758 is "69.758"), integers exactly. `None` for
+/// a dtype maskspec does not decode: metadata is optional, the file is still read.
+fn scalar_text(path: &Path, tensor: &pytorch_reader::Tensor) -> Result<Option<String>, CheckpointError> {
+    let (dtype, readable) = dtype_of(tensor.dtype());
+    if !readable {
+        return Ok(None);
+    }
+    let bytes = tensor.read().map_err(|e| {
+        CheckpointError::tensor(
+            path,
+            &tensor.name,
+            format!("cannot read its data ({e}); the file is truncated or corrupt"),
+        )
+    })?;
+    let mut value = Vec::new();
+    dtype.decode_le(&bytes, &mut value);
+    Ok(value.first().map(|&v| match dtype {
+        Dtype::F64 => v.to_string(),
+        Dtype::F32 | Dtype::F16 | Dtype::BF16 => (v as f32).to_string(),
+        _ => (v as i64).to_string(),
+    }))
+}
+
+/// DataParallel and DistributedDataParallel save every name under `module.` (once per wrap).
+fn strip_module_prefix(name: &str) -> &str {
+    let mut name = name;
+    while let Some(rest) = name.strip_prefix("module.") {
+        name = rest;
+    }
+    name
+}
+
+/// Our dtype, and whether we decode it (unsigned 16/32/64-bit storages are only listed).
+fn dtype_of(dtype: pytorch_reader::DType) -> (Dtype, bool) {
+    use pytorch_reader::DType as T;
+    match dtype {
+        T::F64 => (Dtype::F64, true),
+        T::F32 => (Dtype::F32, true),
+        T::F16 => (Dtype::F16, true),
+        T::BF16 => (Dtype::BF16, true),
+        T::Bool => (Dtype::Bool, true),
+        T::U8 => (Dtype::U8, true),
+        T::I8 => (Dtype::I8, true),
+        T::I16 => (Dtype::I16, true),
+        T::I32 => (Dtype::I32, true),
+        T::I64 => (Dtype::I64, true),
+        T::U16 | T::U32 | T::U64 => (Dtype::U8, false),
+    }
+}
+
+/// Where each string first appears in the state dict's pickle.
+struct KeyOrder {
+    first: HashMap<String, usize>,
+}
+
+impl KeyOrder {
+    fn new(strings: Vec<String>) -> Self {
+        let mut first = HashMap::new();
+        for (i, s) in strings.into_iter().enumerate() {
+            first.entry(s).or_insert(i);
+        }
+        KeyOrder { first }
+    }
+
+    /// Sort key of a tensor's dotted name. In a flat state dict the whole name is a key;
+    /// in nested dicts it is a path of keys, each placed by its first appearance, the
+    /// outer key first. A part that never appears (a list index) sorts after its siblings.
+    fn rank(&self, name: &str) -> Vec<usize> {
+        let mut rank = Vec::new();
+        let mut rest = name;
+        while !rest.is_empty() {
+            if let Some(&at) = self.first.get(rest) {
+                rank.push(at);
+                break;
+            }
+            let prefix =
+                rest.match_indices('.').filter_map(|(dot, _)| self.first.get(&rest[..dot]).map(|&at| (at, dot))).min();
+            match prefix {
+                Some((at, dot)) => {
+                    rank.push(at);
+                    rest = &rest[dot + 1..];
+                }
+                None => {
+                    rank.push(usize::MAX);
+                    break;
+                }
+            }
+        }
+        rank
+    }
+}
+
+/// Walks every pickle of the file that `torch.load` would run, refusing what a state dict
+/// never names, and returns the order of the object pickle's strings.
+fn check_pickles(path: &Path) -> Result<KeyOrder, CheckpointError> {
+    let io = |source| CheckpointError::Io { path: path.to_path_buf(), source };
+    let mut head = Vec::new();
+    std::fs::File::open(path).map_err(io)?.take(512).read_to_end(&mut head).map_err(io)?;
+    let refused = |what: String| CheckpointError::Refused {
+        path: path.to_path_buf(),
+        reason: format!(
+            "its pickle names {what}, which no state dict holds; maskspec reads state dicts only and runs nothing. \
+             If you trust the file, re-save it with torch.save(torch.load(f, weights_only=False)['state_dict'])"
+        ),
+    };
+    let walk = |bytes: &[u8], start: usize| {
+        scan::scan(bytes, start).map_err(|e| match e {
+            scan::ScanError::Malformed(reason) => CheckpointError::malformed(path, FORMAT, reason),
+            scan::ScanError::Forbidden(what) => refused(what),
+        })
+    };
+    match container_of(&head) {
+        Container::Zip => check_zip(path, |pickle| walk(pickle, 0)),
+        Container::Legacy => {
+            let file = std::fs::File::open(path).map_err(io)?;
+            // SAFETY: read-only map; a file truncated under us by another process could
+            // fault, the documented hazard of every memory-mapped reader.
+            let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+            // Magic number, protocol version, system info, the object, its storage keys.
+            let mut at = 0;
+            let mut object = None;
+            for index in 0..5 {
+                let scanned = walk(&map, at)?;
+                at = scanned.end;
+                if index == 3 {
+                    object = Some(scanned.strings);
+                }
+            }
+            Ok(KeyOrder::new(object.unwrap_or_default()))
+        }
+        Container::Pickle => {
+            let bytes = std::fs::read(path).map_err(io)?;
+            Ok(KeyOrder::new(walk(&bytes, 0)?.strings))
+        }
+        Container::Unknown => Err(CheckpointError::malformed(
+            path,
+            FORMAT,
+            if head.is_empty() { "the file is empty" } else { "it starts with neither a ZIP archive nor a pickle" },
+        )),
+        Container::Tar => Err(CheckpointError::Refused {
+            path: path.to_path_buf(),
+            reason: "is a TAR checkpoint of PyTorch before 0.1.10, which maskspec does not read; \
+                     re-save it with a current torch.save"
+                .into(),
+        }),
+    }
+}
+
+/// Walks every `data.pkl` at the archive's top or one directory down (`torch.save` writes
+/// one; the reader takes the shallowest, so all are checked), and checks each storage its
+/// persistent ids declare against the archive entry holding it.
+fn check_zip(
+    path: &Path,
+    walk: impl Fn(&[u8]) -> Result<scan::Scan, CheckpointError>,
+) -> Result<KeyOrder, CheckpointError> {
+    let malformed = |reason: String| CheckpointError::malformed(path, FORMAT, reason);
+    let file = std::fs::File::open(path).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?;
+    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| malformed(e.to_string()))?;
+    let roots: Vec<String> = archive
+        .file_names()
+        .filter_map(|n| n.strip_suffix("data.pkl"))
+        .filter(|root| root.is_empty() || root.ends_with('/'))
+        .map(str::to_string)
+        .collect();
+    if roots.is_empty() {
+        return Err(malformed("the archive has no data.pkl".into()));
+    }
+    let mut strings = Vec::new();
+    for root in roots {
+        let name = format!("{root}data.pkl");
+        let entry = archive.by_name(&name).map_err(|e| malformed(e.to_string()))?;
+        if entry.size() > MAX_PICKLE_BYTES {
+            return Err(malformed(format!(
+                "its {name} claims {} bytes, more than the {MAX_PICKLE_BYTES} any state dict needs",
+                entry.size()
+            )));
+        }
+        let mut pickle = Vec::with_capacity(entry.size() as usize);
+        entry
+            .take(MAX_PICKLE_BYTES)
+            .read_to_end(&mut pickle)
+            .map_err(|e| malformed(format!("cannot read {name}: {e}")))?;
+        let scanned = walk(&pickle)?;
+        for claim in &scanned.storages {
+            let entry_name = format!("{root}data/{}", claim.key);
+            let held = archive.by_name(&entry_name).map(|e| e.size()).map_err(|_| {
+                malformed(format!("storage '{}' is named by the pickle but the archive has no {entry_name}", claim.key))
+            })?;
+            let Some(element_size) = claim.element_size else { continue };
+            let claimed = u64::try_from(claim.numel).ok().and_then(|n| n.checked_mul(element_size as u64));
+            if claimed.is_none_or(|bytes| bytes > held) {
+                return Err(malformed(format!(
+                    "storage '{}' claims {} elements of {element_size} bytes but the archive holds {held} bytes for it",
+                    claim.key, claim.numel
+                )));
+            }
+        }
+        strings.extend(scanned.strings);
+    }
+    Ok(KeyOrder::new(strings))
 }
 
 impl TensorSource for TorchFile {
     fn path(&self) -> &Path {
         &self.path
     }
+
     fn tensors(&self) -> &[TensorInfo] {
         &self.tensors
     }
-    fn read_f64(&self, _index: usize) -> Result<Vec<f64>, CheckpointError> {
-        unreachable!("a TorchFile is never constructed before the PyTorch reader exists")
+
+    fn read_f64(&self, index: usize) -> Result<Vec<f64>, CheckpointError> {
+        let info = &self.tensors[index];
+        let (tensor, readable) = &self.handles[index];
+        if !readable {
+            return Err(CheckpointError::tensor(
+                &self.path,
+                &info.name,
+                format!(
+                    "has dtype {:?}, which maskspec does not read (it reads f64/f32/f16/bf16/bool/u8/i8/i16/i32/i64); convert it with .float()",
+                    tensor.dtype()
+                ),
+            ));
+        }
+        // The reader hands back native-endian bytes, and refuses big-endian files, so on
+        // the little-endian hosts maskspec builds for these are little-endian.
+        let bytes = tensor.read().map_err(|e| {
+            CheckpointError::tensor(
+                &self.path,
+                &info.name,
+                format!("cannot read its data ({e}); the file is truncated or corrupt"),
+            )
+        })?;
+        let mut values = Vec::new();
+        info.dtype.decode_le(&bytes, &mut values);
+        Ok(values)
     }
+
     fn metadata(&self) -> &BTreeMap<String, String> {
         &self.metadata
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_prefixes_are_stripped_once_per_wrap() {
+        assert_eq!(strip_module_prefix("module.fc.weight"), "fc.weight");
+        assert_eq!(strip_module_prefix("module.module.fc.weight"), "fc.weight");
+        assert_eq!(strip_module_prefix("fc.module.weight"), "fc.module.weight");
+    }
+
+    #[test]
+    fn flat_keys_rank_by_first_appearance() {
+        let order = KeyOrder::new(["b.weight", "storage", "0", "a.weight", "b.weight"].map(String::from).to_vec());
+        assert!(order.rank("b.weight") < order.rank("a.weight"));
+        // A name built from nested keys ranks by its outer key first.
+        let nested = KeyOrder::new(["z", "weight", "bias", "a", "bias", "weight"].map(String::from).to_vec());
+        assert_eq!(nested.rank("z.bias"), vec![0, 2]);
+        assert!(nested.rank("z.bias") < nested.rank("a.weight"));
+        assert!(nested.rank("z.weight") < nested.rank("z.bias"));
+        assert_eq!(nested.rank("missing"), vec![usize::MAX]);
+    }
+
+    #[test]
+    fn containers_are_told_apart_by_their_first_bytes() {
+        assert_eq!(container_of(b"PK\x03\x04rest"), Container::Zip);
+        assert_eq!(container_of(b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19."), Container::Legacy);
+        assert_eq!(container_of(b"\x80\x02}q\x00."), Container::Pickle);
+        let mut tar = vec![0u8; 512];
+        tar[257..262].copy_from_slice(b"ustar");
+        assert_eq!(container_of(&tar), Container::Tar);
+        assert_eq!(container_of(b"hello"), Container::Unknown);
+        assert_eq!(container_of(b""), Container::Unknown);
     }
 }
