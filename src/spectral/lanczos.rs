@@ -41,6 +41,8 @@ const EXHAUSTED: f64 = 1e-8;
 /// (the Daniel–Gragg–Kaufman–Stewart criterion); more passes than this mean a breakdown.
 const DGKS: f64 = 0.5;
 const MAX_PASSES: usize = 5;
+/// Smallest basis the cost balance may choose: below it thick restarts come too often.
+const MIN_BASIS: usize = 32;
 
 /// `b` as the operator `fwd: Rⁿ → Rᵐ` with `n ≤ m` (the smaller side is the right side), and
 /// its adjoint as a CSR of its own, so both products run over rows in parallel.
@@ -123,8 +125,12 @@ impl<'a> Solver<'a> {
     fn new(op: &'a Operator<'a>, params: &'a SvdParams) -> Solver<'a> {
         let (n, m) = (op.n(), op.m());
         let p = params.block_size.clamp(1, n);
-        // The basis needs room for a few blocks to converge and can never exceed the space.
-        let kmax = params.max_basis.max(3 * p).min(n);
+        // Each step costs ~nnz·p in the sparse products and ~kmax·(m + n)·p in
+        // reorthogonalization: a basis beyond nnz/(m + n) makes the dense work dominate, one
+        // below it restarts more often (and restarts slow convergence at a spectrum's edge).
+        // It needs room for a few blocks and can never exceed the space.
+        let balanced = (op.fwd.nnz() / (m + n)).max(MIN_BASIS);
+        let kmax = balanced.min(params.max_basis).max(3 * p).min(n);
         let cap = kmax + p;
         Solver {
             op,
