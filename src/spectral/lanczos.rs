@@ -27,7 +27,7 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::spmm::spmm;
+use super::spmm::{spmm, spmm_transposed, Scatter};
 use super::{Method, SolveInfo, SvdParams, TopTwo};
 use crate::graph::Csr;
 
@@ -44,29 +44,53 @@ const MAX_PASSES: usize = 5;
 /// Smallest basis the cost balance may choose: below it thick restarts come too often.
 const MIN_BASIS: usize = 32;
 
-/// `b` as the operator `fwd: Rⁿ → Rᵐ` with `n ≤ m` (the smaller side is the right side), and
-/// its adjoint as a CSR of its own, so both products run over rows in parallel.
+/// `b` as the operator `fwd: Rⁿ → Rᵐ` with `n ≤ m` (the smaller side is the right side, so
+/// running out of space there means the projection is the whole matrix): `fwd = b`, or `bᵀ`
+/// when `transposed`. Products with `b` run over its rows; products with `bᵀ` scatter rows
+/// into per-block buffers, so no transpose is ever built.
 struct Operator<'a> {
-    fwd: &'a Csr,
-    adj: &'a Csr,
+    b: &'a Csr,
+    transposed: bool,
     weighted: bool,
     parallel: bool,
 }
 
 impl Operator<'_> {
     fn n(&self) -> usize {
-        self.fwd.n_cols
+        if self.transposed {
+            self.b.n_rows
+        } else {
+            self.b.n_cols
+        }
     }
     fn m(&self) -> usize {
-        self.fwd.n_rows
+        if self.transposed {
+            self.b.n_cols
+        } else {
+            self.b.n_rows
+        }
+    }
+    /// `y = fwd · x` (`x`: `n × q`, `y`: `m × q`, row-major).
+    fn forward(&self, x: &[f64], q: usize, y: &mut [f64], scatter: &mut Scatter) {
+        if self.transposed {
+            spmm_transposed(self.b, self.weighted, x, q, y, scatter, self.parallel);
+        } else {
+            spmm(self.b, self.weighted, x, q, y, self.parallel);
+        }
+    }
+    /// `y = fwdᵀ · x` (`x`: `m × q`, `y`: `n × q`, row-major).
+    fn adjoint(&self, x: &[f64], q: usize, y: &mut [f64], scatter: &mut Scatter) {
+        if self.transposed {
+            spmm(self.b, self.weighted, x, q, y, self.parallel);
+        } else {
+            spmm_transposed(self.b, self.weighted, x, q, y, scatter, self.parallel);
+        }
     }
 }
 
 /// Top two singular values of `b` by the iterative path. `b` is known to have a nonzero value.
 pub(crate) fn top_two(b: &Csr, weighted: bool, params: &SvdParams) -> TopTwo {
-    let transposed = b.transpose();
-    let (fwd, adj) = if b.n_cols <= b.n_rows { (b, &transposed) } else { (&transposed, b) };
-    let op = Operator { fwd, adj, weighted, parallel: params.parallel };
+    let op = Operator { b, transposed: b.n_cols > b.n_rows, weighted, parallel: params.parallel };
     Solver::new(&op, params).run()
 }
 
@@ -98,6 +122,7 @@ struct Solver<'a> {
     block_m: Vec<f64>,
     block_m2: Vec<f64>,
     column: Vec<f64>,
+    scatter: Scatter,
     coeffs: Vec<f64>,
     pass_coeffs: Vec<f64>,
     /// Restart workspace: `max(m, n) × kmax`, and `kmax × p` for `S`.
@@ -129,7 +154,7 @@ impl<'a> Solver<'a> {
         // reorthogonalization: a basis beyond nnz/(m + n) makes the dense work dominate, one
         // below it restarts more often (and restarts slow convergence at a spectrum's edge).
         // It needs room for a few blocks and can never exceed the space.
-        let balanced = (op.fwd.nnz() / (m + n)).max(MIN_BASIS);
+        let balanced = (op.b.nnz() / (m + n)).max(MIN_BASIS);
         let kmax = balanced.min(params.max_basis).max(3 * p).min(n);
         let cap = kmax + p;
         Solver {
@@ -161,6 +186,7 @@ impl<'a> Solver<'a> {
             block_m: vec![0.0; m * p.max(2)],
             block_m2: vec![0.0; m * p.max(2)],
             column: vec![0.0; m.max(n)],
+            scatter: Scatter::new(op.b, p.max(2)),
             coeffs: vec![0.0; cap],
             pass_coeffs: vec![0.0; cap],
             restart_basis: vec![0.0; m.max(n) * kmax],
@@ -274,7 +300,7 @@ impl<'a> Solver<'a> {
 
         // B V⁺
         gather(&self.v, n, kv0, q, &mut self.block_n[..n * q]);
-        spmm(self.op.fwd, self.op.weighted, &self.block_n[..n * q], q, &mut self.block_m[..m * q], self.op.parallel);
+        self.op.forward(&self.block_n[..n * q], q, &mut self.block_m[..m * q], &mut self.scatter);
         self.matvecs += q;
         for row in 0..ku0 + q {
             for j in 0..q {
@@ -314,7 +340,7 @@ impl<'a> Solver<'a> {
         // Bᵀ of the new U block. Its coefficients on V are known in exact arithmetic (zero on
         // the old V, the new H block on V⁺), so only those on the next block are kept.
         gather(&self.u, m, ku0, qu, &mut self.block_m[..m * qu]);
-        spmm(self.op.adj, self.op.weighted, &self.block_m[..m * qu], qu, &mut self.block_n[..n * qu], self.op.parallel);
+        self.op.adjoint(&self.block_m[..m * qu], qu, &mut self.block_n[..n * qu], &mut self.scatter);
         self.matvecs += qu;
         self.s[..(ku0 + qu) * self.p].fill(0.0);
         let mut next = 0;
@@ -434,9 +460,8 @@ impl<'a> Solver<'a> {
                 }
             }
         }
-        let (fwd, adj, weighted, parallel) = (self.op.fwd, self.op.adj, self.op.weighted, self.op.parallel);
-        spmm(fwd, weighted, &self.block_n[..n * count], count, &mut self.block_m2[..m * count], parallel);
-        spmm(adj, weighted, &self.block_m[..m * count], count, &mut self.block_n2[..n * count], parallel);
+        self.op.forward(&self.block_n[..n * count], count, &mut self.block_m2[..m * count], &mut self.scatter);
+        self.op.adjoint(&self.block_m[..m * count], count, &mut self.block_n2[..n * count], &mut self.scatter);
         self.matvecs += 2 * count;
         let mut measured = [0.0; 2];
         for (i, slot) in measured.iter_mut().enumerate().take(count) {
@@ -601,7 +626,7 @@ mod tests {
             .collect();
         let b = Csr::from_triplets(rows, cols, &triplets);
         let transposed = b.transpose();
-        let op = Operator { fwd: &transposed, adj: &b, weighted: false, parallel: false };
+        let op = Operator { b: &b, transposed: true, weighted: false, parallel: false };
         let params = SvdParams { max_basis: 24, ..SvdParams::default() };
         let mut solver = Solver::new(&op, &params);
         solver.q = solver.fill_random_block(op.n());
