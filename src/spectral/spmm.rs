@@ -138,14 +138,24 @@ pub(crate) fn spmm_transposed(
         buffer.fill(0.0);
         let first = (block * block_rows).min(a.n_rows);
         let last = ((block + 1) * block_rows).min(a.n_rows);
-        for r in first..last {
-            let (cols, vals) = a.row(r);
-            let x_row = &x[r * q..r * q + q];
-            for (&c, &v) in cols.iter().zip(vals) {
-                let v = if weighted { v } else { 1.0 };
-                let target = &mut buffer[c as usize * q..c as usize * q + q];
-                for (t, &xv) in target.iter_mut().zip(x_row) {
-                    *t += v * xv;
+        match (q, weighted) {
+            (1, false) => scatter_kernel::<1, false>(a, x, first..last, buffer),
+            (1, true) => scatter_kernel::<1, true>(a, x, first..last, buffer),
+            (2, false) => scatter_kernel::<2, false>(a, x, first..last, buffer),
+            (2, true) => scatter_kernel::<2, true>(a, x, first..last, buffer),
+            (4, false) => scatter_kernel::<4, false>(a, x, first..last, buffer),
+            (4, true) => scatter_kernel::<4, true>(a, x, first..last, buffer),
+            _ => {
+                for r in first..last {
+                    let (cols, vals) = a.row(r);
+                    let x_row = &x[r * q..r * q + q];
+                    for (&c, &v) in cols.iter().zip(vals) {
+                        let v = if weighted { v } else { 1.0 };
+                        let target = &mut buffer[c as usize * q..c as usize * q + q];
+                        for (t, &xv) in target.iter_mut().zip(x_row) {
+                            *t += v * xv;
+                        }
+                    }
                 }
             }
         }
@@ -167,6 +177,34 @@ pub(crate) fn spmm_transposed(
             scatter_rows(block, buffer);
         }
         reduce(0, y, buffers);
+    }
+}
+
+/// `buffer += A[rows]ᵀ x[rows]` for a block of `Q` vectors: the row's `x` values stay in
+/// registers while its entries are scattered.
+fn scatter_kernel<const Q: usize, const WEIGHTED: bool>(
+    a: &Csr,
+    x: &[f64],
+    rows: std::ops::Range<usize>,
+    buffer: &mut [f64],
+) {
+    for r in rows {
+        let (cols, vals) = a.row(r);
+        let mut x_row = [0.0f64; Q];
+        x_row.copy_from_slice(&x[r * Q..r * Q + Q]);
+        for (k, &c) in cols.iter().enumerate() {
+            let target = &mut buffer[c as usize * Q..c as usize * Q + Q];
+            if WEIGHTED {
+                let v = vals[k];
+                for j in 0..Q {
+                    target[j] += v * x_row[j];
+                }
+            } else {
+                for j in 0..Q {
+                    target[j] += x_row[j];
+                }
+            }
+        }
     }
 }
 
