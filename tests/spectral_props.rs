@@ -25,7 +25,7 @@ fn lanczos() -> SvdParams {
 }
 
 fn dense() -> SvdParams {
-    SvdParams { dense_threshold: usize::MAX, parallel: false, ..SvdParams::default() }
+    SvdParams { dense_threshold: usize::MAX, dense_max_entries: usize::MAX, parallel: false, ..SvdParams::default() }
 }
 
 /// 1e-9 relative, or 1e-12 of σ1 for values near zero (the contract).
@@ -171,6 +171,17 @@ fn complete_bipartite_layer_has_zero_sigma2_on_both_paths() {
         assert!(close(result.sigma1, ((m * n) as f64).sqrt(), 1.0));
         assert!(result.sigma2 <= 1e-12 * result.sigma1, "σ2 = {} ({:?})", result.sigma2, result.info);
     }
+}
+
+#[test]
+fn a_thin_but_huge_layer_takes_the_sparse_path_and_is_exact() {
+    // Smaller side 40 ≤ dense_threshold, but 40 × 200 000 is too big to densify: Lanczos
+    // spans the 40-dimensional side and must land on the exact values.
+    let b = random_sparse(41, 40, 200_000, 0.001);
+    let result = top_two(&b, true, &SvdParams::default());
+    assert_eq!(result.info.method, Method::Lanczos);
+    let (s1, s2) = oracle_top_two(&b, true);
+    assert!(close(result.sigma1, s1, s1) && close(result.sigma2, s2, s1), "{result:?} vs {s1}, {s2}");
 }
 
 #[test]
