@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use maskspec::analyze::{analyze_paths, AnalyzeOptions, Cache};
 use maskspec::checkpoint::LayerFilter;
-use maskspec::metrics::MetricParams;
+use maskspec::metrics::{Convention, MetricParams};
 use maskspec::sweep::AccuracyTable;
 use std::io::Write;
 use std::path::PathBuf;
@@ -61,6 +61,13 @@ struct AnalyzeArgs {
     #[arg(long, value_name = "GLOB")]
     exclude: Vec<String>,
 
+    /// Whose definitions to follow: iclr2023 (the default; Hoang et al. ICLR 2023's code) or
+    /// neurips2023 (that paper's gate d_left ≥ 3 and d_right > 1, classes of ≥ 2 nodes, each
+    /// class's Δr and λ times max(n_in, n_out)/(n_in + n_out − 1), gated λ, and layers below the
+    /// gate counted as 0 in checkpoint means), to compare with its published figures.
+    #[arg(long, value_enum, default_value_t = Convention::Iclr2023)]
+    convention: Convention,
+
     /// Skip the nested regular subgraphs (the *_imdb / *_imsg / expansion_* fields stay null).
     #[arg(long)]
     no_nested: bool,
@@ -107,7 +114,7 @@ fn analyze(args: &AnalyzeArgs) -> Result<ExitCode> {
     let filter = LayerFilter::new(&args.include, &args.exclude).context("invalid --include/--exclude glob")?;
     let accuracy = args.accuracy.as_deref().map(AccuracyTable::read).transpose()?;
     let cache = if args.no_cache { None } else { args.cache_dir.clone().or_else(Cache::default_dir).map(Cache::new) };
-    let params = MetricParams { nested: !args.no_nested, ..Default::default() };
+    let params = MetricParams { nested: !args.no_nested, convention: args.convention, ..Default::default() };
     let options = AnalyzeOptions { filter, params, accuracy, cache };
     let bar = progress_bar();
     let analysis = analyze_paths(&args.paths, &options, Some(&bar));

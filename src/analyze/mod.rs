@@ -29,7 +29,13 @@ pub struct AnalyzeOptions {
 impl AnalyzeOptions {
     /// Everything that changes a layer's numbers, for the cache key.
     fn settings(&self) -> String {
-        format!("{} nested={} svd={:?}", self.filter.describe(), self.params.nested, self.params.svd)
+        format!(
+            "{} nested={} convention={:?} svd={:?}",
+            self.filter.describe(),
+            self.params.nested,
+            self.params.convention,
+            self.params.svd
+        )
     }
 }
 
@@ -172,7 +178,7 @@ fn report(
     CheckpointReport {
         checkpoint: path.display().to_string(),
         info: sweep::describe(path, root, &metadata, options.accuracy.as_ref()),
-        summary: summarize(&layers),
+        summary: summarize(&layers, options.params.convention),
         metadata,
         layers,
     }

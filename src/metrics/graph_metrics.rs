@@ -1,4 +1,4 @@
-use super::GATE;
+use super::Convention;
 use crate::graph::Csr;
 use crate::spectral::{top_two, SvdParams};
 
@@ -30,8 +30,9 @@ pub struct GraphMetrics {
     pub spectral_gap_bound_norm: Option<f64>,
 }
 
-/// Metrics of `b` (no isolated rows or columns, `nnz > 0`).
-pub fn graph_metrics(b: &Csr, svd: &SvdParams) -> GraphMetrics {
+/// Metrics of `b` (no isolated rows or columns, `nnz > 0`), gated as `convention` says for a
+/// full layer (`full_layer`) or a nested subgraph.
+pub fn graph_metrics(b: &Csr, svd: &SvdParams, convention: Convention, full_layer: bool) -> GraphMetrics {
     let (n_in, n_out, edges) = (b.n_cols, b.n_rows, b.nnz());
     let e = edges as f64;
     let (d_in, d_out) = (e / n_in as f64, e / n_out as f64);
@@ -41,7 +42,7 @@ pub fn graph_metrics(b: &Csr, svd: &SvdParams) -> GraphMetrics {
     let (mu0, mu_hat) = (plain.sigma1, plain.sigma2);
     let bound_biregular = (d_in - 1.0).sqrt() + (d_out - 1.0).sqrt();
     let bound_regular = 2.0 * (d_avg - 1.0).sqrt();
-    let gated = d_in >= GATE && d_out >= GATE;
+    let gated = convention.passes_gate(d_in, d_out, full_layer);
     let gate = |v: f64| gated.then_some(v);
     let spectral_bound = if gated && mu0 >= 1.0 { Some(2.0 * (mu0 - 1.0).sqrt()) } else { None };
     GraphMetrics {

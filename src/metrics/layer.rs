@@ -65,7 +65,8 @@ pub fn layer_metrics(layer: &Layer, params: &MetricParams) -> LayerMetrics {
     if m.collapsed {
         return m;
     }
-    let g = graph_metrics(&graph.b, &params.svd);
+    let convention = params.convention;
+    let g = graph_metrics(&graph.b, &params.svd, convention, true);
     let (n_in, n_out, e) = (g.n_in as f64, g.n_out as f64, g.edges as f64);
     // ICLR 2023's random coefficient with E (not that code's 2E), on the full layer only.
     let random_coef = g.gated.then(|| {
@@ -90,7 +91,7 @@ pub fn layer_metrics(layer: &Layer, params: &MetricParams) -> LayerMetrics {
     m.spectral_gap_bound_norm = g.spectral_gap_bound_norm;
     m.weighted_mu0 = Some(g.weighted_mu0);
     m.weighted_mu_hat = Some(g.weighted_mu_hat);
-    m.weighted_gap = Some(g.weighted_gap);
+    m.weighted_gap = (g.gated || !convention.gates_everything()).then_some(g.weighted_gap);
     m.expansion = Some(g.expansion);
     m.random_coef = random_coef;
     if params.nested {

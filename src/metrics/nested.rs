@@ -1,4 +1,4 @@
-use super::{graph_metrics, MetricParams, GATE, MIN_CLASS};
+use super::{graph_metrics, MetricParams};
 use crate::graph::{degree_classes, Csr};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -19,19 +19,26 @@ fn mean(values: &[f64]) -> Option<f64> {
     (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }
 
-/// For each input degree `k` held by at least [`MIN_CLASS`] input nodes: `H_k` is those
-/// inputs, every output, and the edges between them, with isolated outputs dropped; kept if
-/// gated. The classes are independent, so they are solved in parallel.
+/// For each input degree `k` held by enough input nodes (3; 2 under NeurIPS 2023): `H_k` is
+/// those inputs, every output, and the edges between them, with isolated outputs dropped;
+/// kept if gated. The classes are independent, so they are solved in parallel.
 pub fn nested_metrics(b: &Csr, params: &MetricParams) -> NestedMetrics {
+    let convention = params.convention;
     let kept: Vec<_> = degree_classes(b)
         .into_par_iter()
-        .filter(|(_, columns)| columns.len() >= MIN_CLASS)
+        .filter(|(_, columns)| columns.len() >= convention.min_class())
         .filter_map(|(_, columns)| {
             let (h, _) = b.select_columns(&columns).without_isolated();
             // The gate depends on degrees alone: skip the solves of subgraphs that fail it.
             let e = h.nnz() as f64;
-            let passes = e / h.n_cols as f64 >= GATE && e / h.n_rows as f64 >= GATE;
-            passes.then(|| graph_metrics(&h, &params.svd))
+            let passes = convention.passes_gate(e / h.n_cols as f64, e / h.n_rows as f64, false);
+            passes.then(|| {
+                let mut g = graph_metrics(&h, &params.svd, convention, false);
+                let factor = convention.class_factor(g.n_in, g.n_out);
+                g.ramanujan_gap = g.ramanujan_gap.map(|gap| gap * factor);
+                g.weighted_gap *= factor;
+                g
+            })
         })
         .collect();
     if kept.is_empty() {

@@ -1,4 +1,4 @@
-use super::LayerMetrics;
+use super::{Convention, LayerMetrics};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 /// The metrics a checkpoint summary averages over its layers (SPEC §4), in output order.
@@ -56,12 +56,21 @@ fn numeric_fields(layer: &LayerMetrics) -> serde_json::Map<String, serde_json::V
     }
 }
 
-pub fn summarize(layers: &[LayerMetrics]) -> CheckpointSummary {
+/// The checkpoint summary. Under NeurIPS 2023 a layer without a value (below the gate, no
+/// nested subgraph) counts as 0 instead of being skipped.
+pub fn summarize(layers: &[LayerMetrics], convention: Convention) -> CheckpointSummary {
     let values: Vec<_> = layers.iter().map(numeric_fields).collect();
+    let null_as_zero = convention.gates_everything();
     let means = SUMMARY_FIELDS
         .iter()
         .map(|&field| {
-            let xs: Vec<f64> = values.iter().filter_map(|m| m.get(field).and_then(|v| v.as_f64())).collect();
+            let xs: Vec<f64> = values
+                .iter()
+                .filter_map(|m| match m.get(field).and_then(|v| v.as_f64()) {
+                    None if null_as_zero => Some(0.0),
+                    value => value,
+                })
+                .collect();
             let mean = (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64);
             (field, mean, xs.len())
         })

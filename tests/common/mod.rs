@@ -74,7 +74,7 @@ pub fn check_against_oracle(
     }
     assert_eq!(ours.len(), layers.len(), "{file}: layer count");
     if let Some(model) = model {
-        let summary = serde_json::to_value(summarize(&ours)).unwrap();
+        let summary = serde_json::to_value(summarize(&ours, params.convention)).unwrap();
         let mut summary = summary.as_object().unwrap().clone();
         // The oracle averages only a few fields; ours are checked where it has them.
         summary.retain(|k, _| model.contains_key(k));
