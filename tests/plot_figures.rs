@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use maskspec::plot::{
-    evolution, heatmap, scatter, EvolutionOptions, EvolutionPoint, EvolutionRun, HeatmapOptions, HeatmapPanel,
-    PlotError, Point, ScatterGroup, ScatterOptions,
+    evolution, heatmap, render_evolution, render_scatter, scatter, EvolutionOptions, EvolutionPoint, EvolutionRun,
+    Format, HeatmapOptions, HeatmapPanel, PlotError, Point, ScatterGroup, ScatterOptions,
 };
 
 fn out_dir() -> (Option<tempfile::TempDir>, PathBuf) {
@@ -151,6 +151,8 @@ fn scatter_and_evolution_render() {
     }
     let svg = std::fs::read_to_string(dir.join("scatter.svg")).unwrap();
     assert!(svg.contains("sparsity 0.8: r = "), "legend gives r");
+    // Rendering is deterministic and the file holds exactly the rendered bytes.
+    assert_eq!(render_scatter(&groups, &options, Format::Svg).unwrap(), svg.as_bytes());
 
     let runs: Vec<EvolutionRun> = (0..3)
         .map(|k| EvolutionRun {
@@ -170,6 +172,8 @@ fn scatter_and_evolution_render() {
     for name in ["evolution.png", "evolution.svg"] {
         evolution(&runs, &EvolutionOptions::default(), &dir.join(name)).unwrap();
     }
+    let png = std::fs::read(dir.join("evolution.png")).unwrap();
+    assert_eq!(render_evolution(&runs, &EvolutionOptions::default(), Format::Png).unwrap(), png);
     let svg = std::fs::read_to_string(dir.join("evolution.svg")).unwrap();
     assert!(svg.contains("training step") && svg.contains("ramanujan_gap_imdb (Δr_imdb)"));
 }

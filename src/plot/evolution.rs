@@ -70,6 +70,15 @@ pub fn evolution(runs: &[EvolutionRun], options: &EvolutionOptions, path: &Path)
     figure::write(&Evolution { runs, options }, path)
 }
 
+/// The figure's bytes without touching the disk.
+pub fn render_evolution(
+    runs: &[EvolutionRun],
+    options: &EvolutionOptions,
+    format: figure::Format,
+) -> Result<Vec<u8>, PlotError> {
+    figure::render(&Evolution { runs, options }, format)
+}
+
 struct Evolution<'a> {
     runs: &'a [EvolutionRun],
     options: &'a EvolutionOptions,

@@ -15,13 +15,13 @@ mod scatter;
 
 use std::path::PathBuf;
 
-pub use evolution::{distance_from_start, evolution, EvolutionOptions, EvolutionPoint, EvolutionRun};
+pub use evolution::{distance_from_start, evolution, render_evolution, EvolutionOptions, EvolutionPoint, EvolutionRun};
 pub use figure::{save, Format};
 pub use heatmap::{heatmap, render_heatmap, HeatmapOptions, HeatmapPanel};
 pub use interpolate::{LinearInterpolator, Point};
 pub use labels::axis_label;
 pub use pareto::{pareto_front, Better};
-pub use scatter::{fit_line, scatter, ScatterGroup, ScatterOptions};
+pub use scatter::{fit_line, render_scatter, scatter, ScatterGroup, ScatterOptions};
 
 /// Why a figure could not be made.
 #[derive(Debug, thiserror::Error)]

@@ -60,6 +60,15 @@ pub fn scatter(groups: &[ScatterGroup], options: &ScatterOptions, path: &Path) -
     figure::write(&Scatter { groups, options }, path)
 }
 
+/// The figure's bytes without touching the disk.
+pub fn render_scatter(
+    groups: &[ScatterGroup],
+    options: &ScatterOptions,
+    format: figure::Format,
+) -> Result<Vec<u8>, PlotError> {
+    figure::render(&Scatter { groups, options }, format)
+}
+
 struct Scatter<'a> {
     groups: &'a [ScatterGroup],
     options: &'a ScatterOptions,
