@@ -30,6 +30,10 @@ pub enum NullReason {
     CollinearWithCovariate,
     #[error("no resample gave a defined statistic")]
     NoValidResample,
+    #[error("a value is NaN or infinite: pass complete pairs (see complete_pairs)")]
+    NonFinite,
+    #[error("the columns have different lengths ({x} and {y})")]
+    UnequalLengths { x: usize, y: usize },
 }
 
 /// The rows where both values are present and finite, in input order (pairwise deletion).
@@ -52,7 +56,13 @@ fn is_constant(values: &[f64]) -> bool {
 /// The shared checks: n ≥ 3 (scipy returns r = ±1, p = 1 at n = 2, which says nothing) and
 /// neither side constant.
 fn check_pairs(x: &[f64], y: &[f64]) -> Result<(), NullReason> {
-    let n = x.len().min(y.len());
+    if x.len() != y.len() {
+        return Err(NullReason::UnequalLengths { x: x.len(), y: y.len() });
+    }
+    if x.iter().chain(y).any(|v| !v.is_finite()) {
+        return Err(NullReason::NonFinite);
+    }
+    let n = x.len();
     if n < 3 {
         return Err(NullReason::TooFewPairs { n, needed: 3 });
     }
@@ -264,7 +274,13 @@ fn kendall_exact_two_sided(n: usize, concordant: u64) -> f64 {
 /// residuals of x and y after regressing each on z), with its t-test p-value, df = n−3.
 /// Takes complete triples.
 pub fn partial(x: &[f64], y: &[f64], z: &[f64]) -> Result<Estimate, NullReason> {
-    let n = x.len().min(y.len()).min(z.len());
+    if z.len() != x.len() {
+        return Err(NullReason::UnequalLengths { x: x.len(), y: z.len() });
+    }
+    if z.iter().any(|v| !v.is_finite()) {
+        return Err(NullReason::NonFinite);
+    }
+    let n = x.len();
     if n < 4 {
         return Err(NullReason::TooFewPairs { n, needed: 4 });
     }
@@ -347,6 +363,19 @@ mod tests {
         assert_eq!(
             partial(&[1.0, 2.0, 3.0], &[1.0, 3.0, 2.0], &z[..3]),
             Err(NullReason::TooFewPairs { n: 3, needed: 4 })
+        );
+    }
+
+    #[test]
+    fn bad_slices_are_reasons_not_panics() {
+        assert_eq!(kendall(&[1.0, 2.0, 3.0, 4.0], &[1.0, 2.0, 3.0]), Err(NullReason::UnequalLengths { x: 4, y: 3 }));
+        assert_eq!(pearson(&[1.0, f64::NAN, 3.0], &[1.0, 2.0, 3.0]), Err(NullReason::NonFinite));
+        assert_eq!(spearman(&[1.0, 2.0, 3.0], &[1.0, f64::INFINITY, 3.0]), Err(NullReason::NonFinite));
+        let z = [1.0, 2.0, f64::NAN, 4.0];
+        assert_eq!(partial(&[1.0, 3.0, 2.0, 5.0], &[2.0, 1.0, 4.0, 3.0], &z), Err(NullReason::NonFinite));
+        assert_eq!(
+            partial(&[1.0, 3.0, 2.0, 5.0], &[2.0, 1.0, 4.0, 3.0], &z[..3]),
+            Err(NullReason::UnequalLengths { x: 4, y: 3 })
         );
     }
 
