@@ -177,3 +177,16 @@ fn scatter_and_evolution_render() {
     let svg = std::fs::read_to_string(dir.join("evolution.svg")).unwrap();
     assert!(svg.contains("training step") && svg.contains("ramanujan_gap_imdb (Δr_imdb)"));
 }
+
+#[test]
+fn constant_accuracy_and_non_finite_points_still_render() {
+    let (_keep, dir) = out_dir();
+    let mut points: Vec<Point> = cloud(5, 12, (2.0, 1.0)).into_iter().map(|p| Point { z: 0.9, ..p }).collect();
+    points.push(Point { x: f64::NAN, y: 0.5, z: 0.9 });
+    points.push(Point { x: 0.5, y: f64::INFINITY, z: 0.9 });
+    let panel = HeatmapPanel { x_field: "ramanujan_gap".into(), y_field: "weighted_gap".into(), points };
+    let path = dir.join("constant.png");
+    heatmap(&[panel], &HeatmapOptions::default(), &path).unwrap();
+    let (width, height, _) = png_pixels(&path);
+    assert_eq!((width, height), (HeatmapOptions::default().panel_size.0 + 240, HeatmapOptions::default().panel_size.1));
+}
