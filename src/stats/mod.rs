@@ -1,1 +1,18 @@
-//! See the project's DESIGN.md; filled in by its issue.
+//! Does a spectral quantity predict accuracy, and beyond density? Correlations of metric
+//! columns with accuracy (Pearson, Spearman, Kendall τ-b with scipy.stats' p-values), a
+//! seeded bootstrap interval, grouping, and the partial correlation controlling for density.
+//!
+//! Inputs are plain columns with nulls (`Option<f64>`), so this module does not depend on
+//! how the analysis output was read.
+
+mod bootstrap;
+mod correlation;
+mod special;
+mod table;
+
+pub use bootstrap::{bootstrap_interval, BootstrapOptions, Interval, Statistic};
+pub use correlation::{average_ranks, complete_pairs, kendall, partial, pearson, spearman, Estimate, NullReason};
+pub use table::{
+    correlate, group_indices, number_labels, render_table, to_csv, Column, CorrelateInput, CorrelateOptions,
+    CorrelationRow, StatsError, ALL_GROUP,
+};

@@ -1,0 +1,37 @@
+//! Cost of the correlation table on a sweep-sized input.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use maskspec::stats::{correlate, kendall, BootstrapOptions, Column, CorrelateInput, CorrelateOptions};
+
+fn stream(mut state: u64) -> impl FnMut() -> f64 {
+    move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let mut next = stream(1);
+    let rows = 1000;
+    let accuracy: Vec<Option<f64>> = (0..rows).map(|_| Some(0.8 + 0.1 * next())).collect();
+    let density: Vec<Option<f64>> = (0..rows).map(|_| Some(next())).collect();
+    let metrics: Vec<Column> =
+        (0..4).map(|k| Column { name: format!("m{k}"), values: (0..rows).map(|_| Some(next())).collect() }).collect();
+    let input = CorrelateInput { metrics: &metrics, accuracy: &accuracy, density: Some(&density), groups: None };
+    let options = CorrelateOptions { bootstrap: BootstrapOptions { resamples: 2000, seed: 0, ..Default::default() } };
+    let mut group = c.benchmark_group("stats");
+    group.sample_size(10).measurement_time(Duration::from_secs(4));
+    group.bench_function("correlate_4_metrics_1000_rows_2000_resamples", |b| {
+        b.iter(|| correlate(black_box(&input), &options).unwrap())
+    });
+    let x: Vec<f64> = (0..2000).map(|_| next()).collect();
+    let y: Vec<f64> = (0..2000).map(|_| next()).collect();
+    group.bench_function("kendall_2000", |b| b.iter(|| kendall(black_box(&x), black_box(&y)).unwrap()));
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,229 @@
+//! Rendering shared by every figure: the embedded font, the output formats, the palette.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::PlotError;
+
+/// The font every label is set in; registered under plotters' `sans-serif` family.
+static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+pub(crate) const FAMILY: &str = "sans-serif";
+
+/// Text sizes in pixels. Figures are 1600–1900 px wide and meant to print a page wide
+/// (about 6.5 in, ~280 dpi), where 25 px is about 6.5 pt and 30 px about 8 pt.
+pub(crate) const TITLE: u32 = 34;
+pub(crate) const LABEL: u32 = 30;
+pub(crate) const TICK: u32 = 25;
+pub(crate) const LEGEND: u32 = 24;
+
+fn register_font() -> Result<(), PlotError> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(PlotError::Font)
+    }
+}
+
+/// An output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Png,
+    Svg,
+}
+
+impl Format {
+    /// The format a file name asks for (`.png` or `.svg`, any case).
+    pub fn from_path(path: &Path) -> Result<Format, PlotError> {
+        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+            Some("png") => Ok(Format::Png),
+            Some("svg") => Ok(Format::Svg),
+            _ => Err(PlotError::UnknownFormat { path: path.to_path_buf() }),
+        }
+    }
+}
+
+/// Something that draws itself on any plotters backend.
+pub(crate) trait Figure {
+    fn size(&self) -> (u32, u32);
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError>;
+}
+
+/// 300 dots per inch, in the PNG's pixels-per-metre.
+const PNG_PIXELS_PER_METRE: u32 = 11_811;
+
+/// The figure's bytes in the given format.
+pub(crate) fn render(figure: &impl Figure, format: Format) -> Result<Vec<u8>, PlotError> {
+    register_font()?;
+    let (width, height) = figure.size();
+    match format {
+        Format::Svg => {
+            let mut svg = String::new();
+            {
+                let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+                root.fill(&WHITE)?;
+                figure.draw(&root)?;
+                root.present()?;
+            }
+            Ok(svg.into_bytes())
+        }
+        Format::Png => {
+            let mut pixels = vec![255_u8; width as usize * height as usize * 3];
+            {
+                let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
+                figure.draw(&root)?;
+                root.present()?;
+            }
+            let mut png_bytes = Vec::new();
+            let mut encoder = png::Encoder::new(&mut png_bytes, width, height);
+            encoder.set_color(png::ColorType::Rgb);
+            encoder.set_depth(png::BitDepth::Eight);
+            encoder.set_pixel_dims(Some(png::PixelDimensions {
+                xppu: PNG_PIXELS_PER_METRE,
+                yppu: PNG_PIXELS_PER_METRE,
+                unit: png::Unit::Meter,
+            }));
+            let mut writer = encoder.write_header().map_err(|e| PlotError::Encode(e.to_string()))?;
+            writer.write_image_data(&pixels).map_err(|e| PlotError::Encode(e.to_string()))?;
+            writer.finish().map_err(|e| PlotError::Encode(e.to_string()))?;
+            Ok(png_bytes)
+        }
+    }
+}
+
+/// Renders in the format the file name asks for and writes it atomically.
+pub(crate) fn write(figure: &impl Figure, path: &Path) -> Result<(), PlotError> {
+    let bytes = render(figure, Format::from_path(path)?)?;
+    crate::atomic::write(path, &bytes).map_err(|source| PlotError::Write { path: path.to_path_buf(), source })
+}
+
+/// Writes already rendered figure bytes (for callers that render once and save twice).
+pub fn save(bytes: &[u8], path: &Path) -> Result<(), PlotError> {
+    crate::atomic::write(path, bytes).map_err(|source| PlotError::Write { path: path.to_path_buf(), source })
+}
+
+/// Distinguishable colours for groups and runs (Okabe–Ito, readable by colour-blind readers).
+pub(crate) fn palette(i: usize) -> RGBColor {
+    const COLORS: [RGBColor; 8] = [
+        RGBColor(0, 114, 178),
+        RGBColor(213, 94, 0),
+        RGBColor(0, 158, 115),
+        RGBColor(204, 121, 167),
+        RGBColor(230, 159, 0),
+        RGBColor(86, 180, 233),
+        RGBColor(120, 120, 120),
+        RGBColor(0, 0, 0),
+    ];
+    COLORS[i % COLORS.len()]
+}
+
+/// [lo, hi] widened by `fraction` of its span on each side (or by ±0.5 when flat), so
+/// points do not sit on the frame.
+pub(crate) fn padded(lo: f64, hi: f64, fraction: f64) -> (f64, f64) {
+    let span = hi - lo;
+    if span > 0.0 {
+        (lo - fraction * span, hi + fraction * span)
+    } else {
+        (lo - 0.5, hi + 0.5)
+    }
+}
+
+/// Min and max of finite values, `None` if there are none.
+pub(crate) fn extent(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
+    values.into_iter().filter(|v| v.is_finite()).fold(None, |acc, v| match acc {
+        None => Some((v, v)),
+        Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
+    })
+}
+
+/// Tick labels requested per axis; every chart asks plotters for this many.
+pub(crate) const TICKS: usize = 6;
+
+/// Tick labels with one number of decimals for a whole axis (plotters' default writes 0.9
+/// next to 0.92 and 100.0 for steps). Plotters puts at most [`TICKS`] labels on steps of
+/// 1, 2 or 5 × 10ᵐ, so the step is at least the smallest such value ≥ span/(TICKS − 1),
+/// and its decimals are −m.
+pub(crate) fn tick_format(span: f64) -> impl Fn(&f64) -> String {
+    let decimals = if span > 0.0 && span.is_finite() {
+        let least = span / (TICKS - 1) as f64;
+        let power = 10f64.powf(least.log10().floor());
+        let step = [1.0, 2.0, 5.0, 10.0]
+            .iter()
+            .map(|m| m * power)
+            .find(|s| *s >= least * (1.0 - 1e-12))
+            .unwrap_or(power * 10.0);
+        (-(step.log10() + 1e-9).floor()).clamp(0.0, 9.0) as usize
+    } else {
+        2
+    };
+    move |v: &f64| format!("{v:.decimals$}")
+}
+
+/// The legend corner holding the fewest points, so the legend hides as little as possible.
+pub(crate) fn quietest_corner(points: &[(f64, f64)], x: (f64, f64), y: (f64, f64)) -> SeriesLabelPosition {
+    let corner = |right: bool, upper: bool| {
+        points
+            .iter()
+            .filter(|p| {
+                let fx = (p.0 - x.0) / (x.1 - x.0);
+                let fy = (p.1 - y.0) / (y.1 - y.0);
+                (if right { fx > 0.55 } else { fx < 0.45 }) && (if upper { fy > 0.7 } else { fy < 0.3 })
+            })
+            .count()
+    };
+    [
+        (SeriesLabelPosition::LowerRight, corner(true, false)),
+        (SeriesLabelPosition::UpperLeft, corner(false, true)),
+        (SeriesLabelPosition::LowerLeft, corner(false, false)),
+        (SeriesLabelPosition::UpperRight, corner(true, true)),
+    ]
+    .into_iter()
+    .min_by_key(|(_, count)| *count)
+    .map(|(position, _)| position)
+    .unwrap_or(SeriesLabelPosition::UpperRight)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_follows_the_extension() {
+        assert_eq!(Format::from_path(Path::new("plots/heatmap.PNG")).unwrap(), Format::Png);
+        assert_eq!(Format::from_path(Path::new("a.svg")).unwrap(), Format::Svg);
+        assert!(matches!(Format::from_path(Path::new("a.pdf")), Err(PlotError::UnknownFormat { .. })));
+        assert!(matches!(Format::from_path(Path::new("noext")), Err(PlotError::UnknownFormat { .. })));
+    }
+
+    #[test]
+    fn tick_labels_share_their_decimals() {
+        // span 0.1 over 5 steps: 0.02 → two decimals.
+        let accuracy = tick_format(0.1);
+        assert_eq!((accuracy(&0.9), accuracy(&0.92)), ("0.90".to_string(), "0.92".to_string()));
+        assert_eq!(tick_format(1000.0)(&100.0), "100");
+        // span 4: step ≥ 0.8 → 1 → no decimals; span 0.6: step ≥ 0.12 → 0.2 → one.
+        assert_eq!(tick_format(4.0)(&2.0), "2");
+        assert_eq!(tick_format(0.6)(&0.4), "0.4");
+        // span 0.25: step ≥ 0.05 → two decimals.
+        assert_eq!(tick_format(0.25)(&0.05), "0.05");
+    }
+
+    #[test]
+    fn legend_avoids_the_crowded_corners() {
+        let crowded_lower_right = [(0.9, 0.1), (0.8, 0.2), (0.95, 0.05), (0.1, 0.9), (0.9, 0.9)];
+        let position = quietest_corner(&crowded_lower_right, (0.0, 1.0), (0.0, 1.0));
+        assert!(matches!(position, SeriesLabelPosition::LowerLeft));
+    }
+
+    #[test]
+    fn padding_and_extent() {
+        assert_eq!(padded(0.0, 10.0, 0.1), (-1.0, 11.0));
+        assert_eq!(padded(2.0, 2.0, 0.1), (1.5, 2.5));
+        assert_eq!(extent([3.0, f64::NAN, -1.0, 2.0]), Some((-1.0, 3.0)));
+        assert_eq!(extent([f64::NAN]), None);
+    }
+}

@@ -1,0 +1,236 @@
+//! Accuracy over two spectral coordinates, as in Sparse-IFT's Figure 4 (after NeurIPS 2023):
+//! the linear interpolant on the Delaunay triangulation, blank outside the convex hull, the
+//! checkpoints on top and their Pareto front as a line.
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::figure::{self, extent, padded, tick_format, Figure, FAMILY, LABEL, LEGEND, TICK, TICKS, TITLE};
+use super::interpolate::{LinearInterpolator, Point};
+use super::labels::axis_label;
+use super::pareto::{pareto_front, Better};
+use super::PlotError;
+
+/// One panel: the checkpoints as (x, y, accuracy) and the SPEC names of the two fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeatmapPanel {
+    pub x_field: String,
+    pub y_field: String,
+    pub points: Vec<Point>,
+}
+
+/// How the heatmap looks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeatmapOptions {
+    /// Label of the colour bar (the z values).
+    pub z_label: String,
+    pub title: Option<String>,
+    /// Interpolation cells along each axis of a panel.
+    pub resolution: usize,
+    /// Which way is better on each axis, for the Pareto front.
+    pub better: (Better, Better),
+    /// Pixel size of one panel (the colour bar is added to the width).
+    pub panel_size: (u32, u32),
+}
+
+impl Default for HeatmapOptions {
+    fn default() -> Self {
+        HeatmapOptions {
+            z_label: "accuracy".to_string(),
+            title: None,
+            resolution: 160,
+            better: (Better::Larger, Better::Larger),
+            panel_size: (860, 760),
+        }
+    }
+}
+
+/// Renders the panels side by side with a shared colour scale and writes `path` (`.png` or
+/// `.svg`). The default call passes two panels: (`ramanujan_gap_imdb`, `weighted_gap_imsg`)
+/// and (`ramanujan_gap`, `weighted_gap`).
+pub fn heatmap(panels: &[HeatmapPanel], options: &HeatmapOptions, path: &Path) -> Result<(), PlotError> {
+    figure::write(&prepare(panels, options)?, path)
+}
+
+/// The figure's bytes without touching the disk.
+pub fn render_heatmap(
+    panels: &[HeatmapPanel],
+    options: &HeatmapOptions,
+    format: figure::Format,
+) -> Result<Vec<u8>, PlotError> {
+    figure::render(&prepare(panels, options)?, format)
+}
+
+struct Prepared<'a> {
+    panels: Vec<(&'a HeatmapPanel, LinearInterpolator)>,
+    z_range: (f64, f64),
+    options: &'a HeatmapOptions,
+}
+
+fn prepare<'a>(panels: &'a [HeatmapPanel], options: &'a HeatmapOptions) -> Result<Prepared<'a>, PlotError> {
+    if panels.is_empty() {
+        return Err(PlotError::Empty { what: "heatmap".to_string() });
+    }
+    let prepared =
+        panels.iter().map(|p| Ok((p, LinearInterpolator::new(&p.points)?))).collect::<Result<Vec<_>, PlotError>>()?;
+    let z_range = extent(prepared.iter().flat_map(|(_, i)| i.points().iter().map(|p| p.z)))
+        .ok_or_else(|| PlotError::Empty { what: "heatmap".to_string() })?;
+    Ok(Prepared { panels: prepared, z_range, options })
+}
+
+const COLORBAR_WIDTH: u32 = 240;
+const FRONT: RGBColor = RGBColor(220, 20, 60);
+
+impl Prepared<'_> {
+    /// Position of z on the colour scale, in [0, 1].
+    fn shade(&self, z: f64) -> RGBColor {
+        let (lo, hi) = self.z_range;
+        let t = if hi > lo { ((z - lo) / (hi - lo)).clamp(0.0, 1.0) } else { 0.5 };
+        ViridisRGB.get_color(t as f32)
+    }
+
+    fn draw_panel<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        panel: &HeatmapPanel,
+        interpolator: &LinearInterpolator,
+    ) -> Result<(), PlotError> {
+        let points = interpolator.points();
+        let (x_lo, x_hi) =
+            extent(points.iter().map(|p| p.x)).ok_or_else(|| PlotError::Empty { what: panel.x_field.clone() })?;
+        let (y_lo, y_hi) =
+            extent(points.iter().map(|p| p.y)).ok_or_else(|| PlotError::Empty { what: panel.y_field.clone() })?;
+        let (x0, x1) = padded(x_lo, x_hi, 0.04);
+        let (y0, y1) = padded(y_lo, y_hi, 0.04);
+        let mut chart = ChartBuilder::on(area)
+            .caption(
+                format!("{} over ({}, {})", self.options.z_label, short(&panel.x_field), short(&panel.y_field)),
+                (FAMILY, TITLE),
+            )
+            .margin(18)
+            .x_label_area_size(85)
+            .y_label_area_size(115)
+            .build_cartesian_2d(x0..x1, y0..y1)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc(axis_label(&panel.x_field))
+            .y_desc(axis_label(&panel.y_field))
+            .label_style((FAMILY, TICK))
+            .axis_desc_style((FAMILY, LABEL))
+            .x_labels(TICKS)
+            .y_labels(TICKS)
+            .x_label_formatter(&tick_format(x1 - x0))
+            .y_label_formatter(&tick_format(y1 - y0))
+            .draw()?;
+
+        // Each cell is coloured by the interpolant at its centre; cells crossing the hull
+        // are cut along it (coloured at the centroid of the part inside), the rest is blank.
+        let n = self.options.resolution.max(2);
+        let (dx, dy) = ((x1 - x0) / n as f64, (y1 - y0) / n as f64);
+        let mut full = Vec::new();
+        let mut cut = Vec::new();
+        for j in 0..n {
+            for i in 0..n {
+                let (ax, ay) = (x0 + i as f64 * dx, y0 + j as f64 * dy);
+                let square = [(ax, ay), (ax + dx, ay), (ax + dx, ay + dy), (ax, ay + dy)];
+                if square.iter().all(|c| interpolator.hull_contains(c.0, c.1)) {
+                    if let Some(z) = interpolator.value_at(ax + dx / 2.0, ay + dy / 2.0) {
+                        full.push(Rectangle::new([square[0], square[2]], self.shade(z).filled()));
+                    }
+                    continue;
+                }
+                let inside = interpolator.clip_to_hull(&square);
+                if inside.len() < 3 {
+                    continue;
+                }
+                let k = inside.len() as f64;
+                let centroid =
+                    (inside.iter().map(|p| p.0).sum::<f64>() / k, inside.iter().map(|p| p.1).sum::<f64>() / k);
+                if let Some(z) = interpolator.value_at(centroid.0, centroid.1) {
+                    cut.push(Polygon::new(inside, self.shade(z).filled()));
+                }
+            }
+        }
+        chart.draw_series(full)?;
+        chart.draw_series(cut)?;
+
+        let coordinates: Vec<(f64, f64)> = points.iter().map(|p| (p.x, p.y)).collect();
+        let front: Vec<(f64, f64)> =
+            pareto_front(&coordinates, self.options.better).into_iter().map(|i| coordinates[i]).collect();
+        chart.draw_series(LineSeries::new(front.clone(), FRONT.stroke_width(4)))?;
+        chart.draw_series(front.iter().map(|&p| Circle::new(p, 10, FRONT.stroke_width(3))))?;
+        chart.draw_series(points.iter().map(|p| Circle::new((p.x, p.y), 6, WHITE.filled())))?;
+        chart.draw_series(points.iter().map(|p| Circle::new((p.x, p.y), 6, BLACK.stroke_width(2))))?;
+        Ok(())
+    }
+
+    fn draw_colorbar<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
+        let (lo, hi) = self.z_range;
+        let (lo, hi) = if hi > lo { (lo, hi) } else { padded(lo, hi, 0.0) };
+        let mut chart = ChartBuilder::on(area)
+            .margin_top(70)
+            .margin_bottom(103)
+            .margin_right(10)
+            .y_label_area_size(110)
+            .build_cartesian_2d(0.0..1.0, lo..hi)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .disable_x_axis()
+            .y_desc(self.options.z_label.clone())
+            .label_style((FAMILY, TICK))
+            .axis_desc_style((FAMILY, LABEL))
+            .y_labels(TICKS)
+            .y_label_formatter(&tick_format(hi - lo))
+            .draw()?;
+        let steps = 256;
+        let dz = (hi - lo) / steps as f64;
+        chart.draw_series((0..steps).map(|k| {
+            let z = lo + k as f64 * dz;
+            Rectangle::new([(0.0, z), (1.0, z + dz)], self.shade(z + dz / 2.0).filled())
+        }))?;
+
+        // The key to the markers, below the bar, where it hides no data.
+        let (_, height) = area.dim_in_pixel();
+        let text = (FAMILY, LEGEND).into_text_style(area);
+        let (line_y, point_y) = (height as i32 - 80, height as i32 - 40);
+        area.draw(&PathElement::new(vec![(10, line_y), (50, line_y)], FRONT.stroke_width(4)))?;
+        area.draw(&Text::new("Pareto front", (60, line_y - 12), text.clone()))?;
+        area.draw(&Circle::new((30, point_y), 6, BLACK.stroke_width(2)))?;
+        area.draw(&Text::new("checkpoint", (60, point_y - 12), text))?;
+        Ok(())
+    }
+}
+
+/// The symbol of a field for titles, or the field name.
+fn short(field: &str) -> String {
+    let label = axis_label(field);
+    match (label.find('('), label.rfind(')')) {
+        (Some(open), Some(close)) if close > open => label[open + 1..close].to_string(),
+        _ => label,
+    }
+}
+
+impl Figure for Prepared<'_> {
+    fn size(&self) -> (u32, u32) {
+        let (w, h) = self.options.panel_size;
+        (w * self.panels.len() as u32 + COLORBAR_WIDTH, h + if self.options.title.is_some() { 60 } else { 0 })
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
+        root.fill(&WHITE)?;
+        let body = match &self.options.title {
+            Some(title) => root.titled(title, (FAMILY, TITLE + 4))?,
+            None => root.clone(),
+        };
+        let (panel_width, _) = self.options.panel_size;
+        let (panels, bar) = body.split_horizontally(panel_width * self.panels.len() as u32);
+        for ((panel, interpolator), area) in self.panels.iter().zip(panels.split_evenly((1, self.panels.len()))) {
+            self.draw_panel(&area, panel, interpolator)?;
+        }
+        self.draw_colorbar(&bar)
+    }
+}

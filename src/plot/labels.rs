@@ -1,0 +1,35 @@
+//! Axis labels: the SPEC field name and its symbol.
+
+/// `"ramanujan_gap_imdb (Δr_imdb)"` for fields with a symbol in SPEC.md, the name alone
+/// otherwise.
+pub fn axis_label(field: &str) -> String {
+    let symbol = match field {
+        "ramanujan_gap" => "Δr",
+        "ramanujan_gap_imdb" => "Δr_imdb",
+        "ramanujan_gap_norm" => "Δr / bound",
+        "ramanujan_gap_norm_imdb" => "Δr_imdb, normalized",
+        "spectral_gap_bound" => "Δs",
+        "spectral_gap_bound_imdb" => "Δs_imdb",
+        "weighted_gap" => "λ",
+        "weighted_gap_imsg" => "λ_imsg",
+        "mu0" => "μ₀",
+        "mu_hat" => "μ̂",
+        "weighted_mu0" => "weighted μ₀",
+        "weighted_mu_hat" => "weighted μ̂",
+        "full_spectrum_l2" => "‖(Δr, λ, Δr_imdb, λ_imsg)‖₂",
+        _ => return field.to_string(),
+    };
+    format!("{field} ({symbol})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_carry_name_and_symbol() {
+        assert_eq!(axis_label("ramanujan_gap_imdb"), "ramanujan_gap_imdb (Δr_imdb)");
+        assert_eq!(axis_label("weighted_gap_imsg"), "weighted_gap_imsg (λ_imsg)");
+        assert_eq!(axis_label("test_acc"), "test_acc");
+    }
+}
