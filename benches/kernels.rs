@@ -47,6 +47,19 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // Each kernel alone at s = 0.9, to see where the time goes.
+    let mut parts = c.benchmark_group("linear_1024x1024_b128_s0.9_parts");
+    parts.sample_size(20).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
+    let mask: Vec<bool> = (0..N * N).map(|_| !rng.random_bool(0.9)).collect();
+    let w = SparseWeights::from_dense_masked(N, N, &weight, &mask);
+    let mut dw = vec![0f32; w.nnz()];
+    parts.bench_function("forward", |b| b.iter(|| kernels::sparse_forward(&w, &x, BATCH, black_box(&mut y))));
+    parts.bench_function("input_grad", |b| b.iter(|| kernels::sparse_input_grad(&w, &dy, BATCH, black_box(&mut dx))));
+    parts.bench_function("weight_grad", |b| {
+        b.iter(|| kernels::sparse_weight_grad(&w, &dy, &x, BATCH, black_box(&mut dw)))
+    });
+    parts.finish();
 }
 
 criterion_group!(benches, bench);

@@ -4,8 +4,11 @@
 
 /// Batch elements accumulated per pass of [`gather`]: 64 f32 = 8 AVX registers.
 const CHUNK: usize = 64;
-/// Independent partial sums of [`dot`]: enough to hide the FMA latency.
-const LANES: usize = 32;
+/// Partial sums per position in [`dot`]: one AVX register.
+const LANES: usize = 8;
+/// Mask positions [`dot`] computes together: 8 accumulators hide the FMA latency and each
+/// load of `dy_row` serves 8 positions (measured 5× faster than one 32-lane dot at a time).
+const GROUP: usize = 8;
 
 trait MulAdd {
     fn mul_add(a: f32, b: f32, c: f32) -> f32;
@@ -70,28 +73,55 @@ fn gather<A: MulAdd>(idx: &[u32], values: &[f32], pos: Option<&[u32]>, src: &[f3
 #[inline(always)]
 fn dot<A: MulAdd>(idx: &[u32], dy_row: &[f32], x: &[f32], batch: usize, out: &mut [f32]) {
     let full = batch - batch % LANES;
-    for (o, &i) in out.iter_mut().zip(idx) {
-        let xr = &x[i as usize * batch..(i as usize + 1) * batch];
+    let row = |i: u32| &x[i as usize * batch..(i as usize + 1) * batch];
+    let mut groups_out = out.chunks_exact_mut(GROUP);
+    let mut groups_idx = idx.chunks_exact(GROUP);
+    for (o, ids) in (&mut groups_out).zip(&mut groups_idx) {
+        let rows: [&[f32]; GROUP] = std::array::from_fn(|q| row(ids[q]));
+        let mut acc = [[0f32; LANES]; GROUP];
+        let mut b = 0;
+        while b < full {
+            let d: &[f32; LANES] = dy_row[b..b + LANES].try_into().expect("a LANES-long slice");
+            for (a, r) in acc.iter_mut().zip(&rows) {
+                let s: &[f32; LANES] = r[b..b + LANES].try_into().expect("a LANES-long slice");
+                for ((a, &d), &s) in a.iter_mut().zip(d).zip(s) {
+                    *a = A::mul_add(d, s, *a);
+                }
+            }
+            b += LANES;
+        }
+        for ((o, a), r) in o.iter_mut().zip(&acc).zip(&rows) {
+            *o = finish::<A>(a, &dy_row[full..], &r[full..]);
+        }
+    }
+    for (o, &i) in groups_out.into_remainder().iter_mut().zip(groups_idx.remainder()) {
+        let r = row(i);
         let mut acc = [0f32; LANES];
-        for (d, s) in dy_row[..full].chunks_exact(LANES).zip(xr[..full].chunks_exact(LANES)) {
+        for (d, s) in dy_row[..full].chunks_exact(LANES).zip(r[..full].chunks_exact(LANES)) {
             for ((a, &d), &s) in acc.iter_mut().zip(d).zip(s) {
                 *a = A::mul_add(d, s, *a);
             }
         }
-        let mut tail = 0f32;
-        for (d, s) in dy_row[full..].iter().zip(&xr[full..]) {
-            tail = A::mul_add(*d, *s, tail);
-        }
-        // Pairwise so the sum's rounding does not grow with LANES.
-        let mut width = LANES;
-        while width > 1 {
-            width /= 2;
-            for l in 0..width {
-                acc[l] += acc[l + width];
-            }
-        }
-        *o = acc[0] + tail;
+        *o = finish::<A>(&acc, &dy_row[full..], &r[full..]);
     }
+}
+
+/// Sums the partial sums pairwise (rounding that does not grow with LANES) plus the tail.
+#[inline(always)]
+fn finish<A: MulAdd>(acc: &[f32; LANES], dy_tail: &[f32], x_tail: &[f32]) -> f32 {
+    let mut acc = *acc;
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for l in 0..width {
+            acc[l] += acc[l + width];
+        }
+    }
+    let mut tail = 0f32;
+    for (d, s) in dy_tail.iter().zip(x_tail) {
+        tail = A::mul_add(*d, *s, tail);
+    }
+    acc[0] + tail
 }
 
 pub(super) fn gather_portable(
