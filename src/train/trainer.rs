@@ -1,0 +1,315 @@
+//! The training loop: seeded data split and shuffles, SGD with a cosine schedule, DST updates,
+//! checkpoints (SPEC §6) at initialization, every N epochs and at the end, and a per-epoch CSV.
+
+use super::data::{self, Dataset};
+use super::dst::{self, Method, Schedule};
+use super::model::{softmax_cross_entropy, Mlp};
+use super::optim::{CosineSchedule, Sgd};
+use super::sift::{self, Family, Layout, MlpShape};
+use super::TrainError;
+use crate::checkpoint::safetensors::{write, TensorBytes};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Everything one run depends on; no global state, so many runs can go in parallel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainConfig {
+    /// Name recorded in the checkpoints' `run` field.
+    pub run: String,
+    pub family: Family,
+    pub sparsity: f64,
+    pub method: Method,
+    pub layout: Layout,
+    pub seed: u64,
+    pub epochs: usize,
+    /// Write a checkpoint every this many epochs (0: only at initialization and at the end).
+    pub checkpoint_every: usize,
+    pub out: PathBuf,
+    pub hidden_layers: usize,
+    pub width: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub momentum: f32,
+    pub nesterov: bool,
+    pub weight_decay: f32,
+    pub warmup_epochs: usize,
+    pub test_fraction: f64,
+    pub val_fraction: f64,
+    /// Worker threads for this run's kernels (1: sequential and bit-reproducible).
+    pub threads: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            run: "run".into(),
+            family: Family::Dense,
+            sparsity: 0.9,
+            method: Method::Static,
+            layout: Layout::Uniform,
+            seed: 0,
+            epochs: 30,
+            checkpoint_every: 10,
+            out: PathBuf::from("runs"),
+            hidden_layers: 2,
+            width: 128,
+            batch_size: 64,
+            lr: 0.05,
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 5e-4,
+            warmup_epochs: 2,
+            test_fraction: 0.2,
+            val_fraction: 0.1,
+            threads: 1,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The sparsity the run actually has: the dense baseline has none.
+    pub fn effective_sparsity(&self) -> f64 {
+        if self.family == Family::Dense {
+            0.0
+        } else {
+            self.sparsity
+        }
+    }
+
+    fn validate(&self) -> Result<(), TrainError> {
+        let bad = |m: String| Err(TrainError::Config(m));
+        if self.epochs == 0 {
+            return bad("--epochs must be at least 1".into());
+        }
+        if self.batch_size == 0 || self.width == 0 || self.hidden_layers == 0 {
+            return bad("--batch-size, --width and --hidden-layers must be at least 1".into());
+        }
+        if !(self.test_fraction > 0.0 && self.val_fraction >= 0.0 && self.test_fraction + self.val_fraction < 1.0) {
+            return bad(format!(
+                "--test-fraction {} and --val-fraction {} must leave training data (test > 0, val ≥ 0, sum < 1)",
+                self.test_fraction, self.val_fraction
+            ));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return bad(format!("--lr {} must be a positive number", self.lr));
+        }
+        Ok(())
+    }
+}
+
+/// One step's progress, for a progress bar.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub step: usize,
+    pub total_steps: usize,
+    pub epoch: usize,
+    pub loss: f64,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainSummary {
+    pub run: String,
+    pub test_acc: f64,
+    pub val_acc: f64,
+    pub train_loss: f64,
+    pub train_flops: f64,
+    pub steps: usize,
+    pub checkpoints: Vec<PathBuf>,
+    pub log: PathBuf,
+}
+
+/// Loss and accuracy over a whole data set, in batches.
+fn evaluate(model: &mut Mlp, data: &Dataset, threads: usize) -> (f64, f64) {
+    if data.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    let (mut loss, mut correct) = (0.0, 0);
+    let indices: Vec<usize> = (0..data.len()).collect();
+    for chunk in indices.chunks(256) {
+        data.gather(chunk, &mut x, &mut y);
+        let logits = model.forward(&x, chunk.len(), threads);
+        let (l, _, c) = softmax_cross_entropy(&logits, &y, data.classes);
+        loss += l * chunk.len() as f64;
+        correct += c;
+    }
+    (loss / data.len() as f64, correct as f64 / data.len() as f64)
+}
+
+/// Per-layer tensors in model order: `NAME.weight` `[out, in]` f32, `NAME.weight_mask` u8,
+/// `NAME.bias`.
+fn tensors(model: &Mlp) -> Vec<(String, TensorBytes)> {
+    let mut out = Vec::new();
+    for l in model.linears() {
+        let (w, m) = l.dense_weight_and_mask();
+        let shape = vec![l.outputs, l.inputs];
+        out.push((format!("{}.weight", l.name), TensorBytes::f32(shape.clone(), &w)));
+        out.push((format!("{}.weight_mask", l.name), TensorBytes::mask_u8(shape, &m)));
+        if let Some(b) = &l.bias {
+            out.push((format!("{}.bias", l.name), TensorBytes::f32(vec![l.outputs], b)));
+        }
+    }
+    out
+}
+
+struct State {
+    step: usize,
+    epoch: usize,
+    test_acc: f64,
+    val_acc: f64,
+    train_loss: f64,
+    train_flops: f64,
+}
+
+fn write_checkpoint(cfg: &TrainConfig, dataset: &str, model: &Mlp, s: &State) -> Result<PathBuf, TrainError> {
+    let meta: BTreeMap<String, String> = [
+        ("run", cfg.run.clone()),
+        ("step", s.step.to_string()),
+        ("epoch", s.epoch.to_string()),
+        ("test_acc", s.test_acc.to_string()),
+        ("val_acc", s.val_acc.to_string()),
+        ("train_loss", s.train_loss.to_string()),
+        ("family", cfg.family.as_str().into()),
+        ("sparsity", cfg.effective_sparsity().to_string()),
+        ("method", cfg.method.as_str().into()),
+        ("layout", cfg.layout.as_str().into()),
+        ("seed", cfg.seed.to_string()),
+        ("dataset", dataset.into()),
+        ("train_flops", format!("{:.0}", s.train_flops)),
+        ("maskspec_version", env!("CARGO_PKG_VERSION").into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let path = checkpoint_path(&cfg.out, s.epoch);
+    write(&path, &tensors(model), &meta)?;
+    Ok(path)
+}
+
+/// `OUT/epoch_EEEE.safetensors`: names sort in training order.
+pub fn checkpoint_path(out: &Path, epoch: usize) -> PathBuf {
+    out.join(format!("epoch_{epoch:04}.safetensors"))
+}
+
+const LOG_HEADER: &str = "epoch,step,lr,train_loss,train_acc,val_acc,test_acc,train_flops\n";
+
+/// Trains one run as `cfg` says, on the embedded digits; `progress` hears every step.
+pub fn train_run(cfg: &TrainConfig, progress: Option<&(dyn Fn(Progress) + Sync)>) -> Result<TrainSummary, TrainError> {
+    cfg.validate()?;
+    let data = data::digits()?;
+    let split = data::stratified_split(&data, cfg.test_fraction, cfg.val_fraction, cfg.seed);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.threads.max(1))
+        .build()
+        .map_err(|e| TrainError::Config(format!("cannot start {} threads: {e}", cfg.threads)))?;
+    pool.install(|| train_on(cfg, &split, progress))
+}
+
+fn train_on(
+    cfg: &TrainConfig,
+    split: &data::Split,
+    progress: Option<&(dyn Fn(Progress) + Sync)>,
+) -> Result<TrainSummary, TrainError> {
+    let threads = cfg.threads.max(1);
+    let train = &split.train;
+    let shape = MlpShape { inputs: train.features, hidden: vec![cfg.width; cfg.hidden_layers], classes: train.classes };
+    let mut plan = sift::plan(&shape, cfg.family, cfg.effective_sparsity())?;
+    sift::apply_layout(&mut plan, cfg.layout);
+    // Independent seeded streams: split (cfg.seed), weights and masks, batch order, DST growth.
+    let stream = |k: u64| {
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        rng.set_stream(k);
+        rng
+    };
+    let mut model = sift::build(&plan, stream(1).random::<u64>());
+    let mut order_rng = stream(2);
+    let mut dst_rng = stream(3);
+
+    let steps_per_epoch = train.len().div_ceil(cfg.batch_size);
+    let total_steps = steps_per_epoch * cfg.epochs;
+    let lr = CosineSchedule { base: cfg.lr, warmup: cfg.warmup_epochs * steps_per_epoch, total: total_steps };
+    let sgd = Sgd { momentum: cfg.momentum, nesterov: cfg.nesterov, weight_decay: cfg.weight_decay };
+    let schedule = Schedule::spec(total_steps);
+    let dst_active = cfg.method != Method::Static && model.linears().iter().any(|l| l.is_sparse());
+
+    let (loss0, _) = evaluate(&mut model, train, threads);
+    let (_, val0) = evaluate(&mut model, &split.val, threads);
+    let (_, test0) = evaluate(&mut model, &split.test, threads);
+    let mut state = State { step: 0, epoch: 0, test_acc: test0, val_acc: val0, train_loss: loss0, train_flops: 0.0 };
+    let mut checkpoints = vec![write_checkpoint(cfg, &train.name, &model, &state)?];
+    let log_path = cfg.out.join("log.csv");
+    let mut log = String::from(LOG_HEADER);
+
+    let mut indices: Vec<usize> = (0..train.len()).collect();
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for epoch in 1..=cfg.epochs {
+        indices.shuffle(&mut order_rng);
+        let (mut loss_sum, mut correct) = (0.0, 0usize);
+        let mut epoch_lr = 0.0;
+        for batch_idx in indices.chunks(cfg.batch_size) {
+            let batch = batch_idx.len();
+            train.gather(batch_idx, &mut x, &mut y);
+            let logits = model.forward(&x, batch, threads);
+            let (loss, dlogits, c) = softmax_cross_entropy(&logits, &y, train.classes);
+            let fraction = if dst_active { schedule.fraction(state.step + 1) } else { None };
+            let rigl = fraction.is_some() && cfg.method == Method::Rigl;
+            model.backward(&dlogits, batch, rigl, threads);
+            epoch_lr = lr.lr(state.step);
+            for l in model.linears_mut() {
+                l.sgd_step(&sgd, epoch_lr as f32);
+            }
+            // Forward + backward is 3× the forward's multiply-adds, 2 FLOPs each.
+            state.train_flops += 6.0 * model.forward_macs() as f64 * batch as f64;
+            if let Some(fraction) = fraction {
+                for l in model.linears_mut() {
+                    if rigl && l.is_sparse() {
+                        // The dense gradient RigL needs on update steps: one extra dense GEMM.
+                        state.train_flops += 2.0 * (l.inputs * l.outputs * batch) as f64;
+                    }
+                    dst::update(l, cfg.method, fraction, &mut dst_rng);
+                    l.dense_grad = None;
+                }
+            }
+            state.step += 1;
+            loss_sum += loss * batch as f64;
+            correct += c;
+            if let Some(report) = progress {
+                report(Progress { step: state.step, total_steps, epoch, loss });
+            }
+        }
+        if !loss_sum.is_finite() {
+            return Err(TrainError::Diverged { run: cfg.run.clone(), epoch });
+        }
+        state.epoch = epoch;
+        state.train_loss = loss_sum / train.len() as f64;
+        let train_acc = correct as f64 / train.len() as f64;
+        state.val_acc = evaluate(&mut model, &split.val, threads).1;
+        state.test_acc = evaluate(&mut model, &split.test, threads).1;
+        let _ = writeln!(
+            log,
+            "{epoch},{},{epoch_lr},{},{train_acc},{},{},{:.0}",
+            state.step, state.train_loss, state.val_acc, state.test_acc, state.train_flops
+        );
+        crate::atomic::write(&log_path, log.as_bytes())
+            .map_err(|source| TrainError::Io { path: log_path.clone(), source })?;
+        let due = cfg.checkpoint_every > 0 && epoch % cfg.checkpoint_every == 0;
+        if due || epoch == cfg.epochs {
+            checkpoints.push(write_checkpoint(cfg, &train.name, &model, &state)?);
+        }
+    }
+    Ok(TrainSummary {
+        run: cfg.run.clone(),
+        test_acc: state.test_acc,
+        val_acc: state.val_acc,
+        train_loss: state.train_loss,
+        train_flops: state.train_flops,
+        steps: state.step,
+        checkpoints,
+        log: log_path,
+    })
+}
