@@ -42,7 +42,7 @@ fn param(model: &mut Mlp, layer: usize, index: usize) -> &mut f32 {
     let n_w = l.grad_w.len();
     if index < n_w {
         match &mut l.weights {
-            Weights::Dense(w) => &mut w[index],
+            Weights::Dense(w) | Weights::Masked { weight: w, .. } => &mut w[index],
             Weights::Sparse(s) => &mut s.values[index],
         }
     } else {
@@ -114,4 +114,34 @@ fn sparse_factorized_gradients_match_finite_differences() {
 #[test]
 fn sparse_doped_gradients_match_finite_differences() {
     check_family(Family::Doped);
+}
+
+#[test]
+fn dense_times_mask_path_matches_sparse_kernels_through_a_step() {
+    use maskspec::train::optim::Sgd;
+    use maskspec::train::train_step;
+    let shape = MlpShape { inputs: 20, hidden: vec![30, 30], classes: 5 };
+    let plan = sift::plan(&shape, Family::Wide, 0.9).unwrap();
+    let mut sparse = sift::build(&plan, 4);
+    let mut masked = sparse.to_masked();
+    assert_eq!(sparse.forward_macs(), masked.forward_macs());
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let batch = 16;
+    let x: Vec<f32> = (0..shape.inputs * batch).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let labels: Vec<u8> = (0..batch).map(|b| (b % 5) as u8).collect();
+    let sgd = Sgd { momentum: 0.9, nesterov: true, weight_decay: 1e-3 };
+    for _ in 0..3 {
+        let (ls, cs) = train_step(&mut sparse, &x, &labels, 5, &sgd, 0.1, false, 1);
+        let (lm, cm) = train_step(&mut masked, &x, &labels, 5, &sgd, 0.1, false, 1);
+        assert!((ls - lm).abs() < 1e-5, "loss sparse {ls} masked {lm}");
+        assert_eq!(cs, cm);
+    }
+    for (a, b) in sparse.linears().iter().zip(masked.linears()) {
+        let ((wa, ma), (wb, mb)) = (a.dense_weight_and_mask(), b.dense_weight_and_mask());
+        assert_eq!(ma, mb);
+        for ((&p, &q), &m) in wa.iter().zip(&wb).zip(&ma) {
+            assert!((p - q).abs() < 1e-5, "{}: sparse {p} masked {q}", a.name);
+            assert!(m || q == 0.0, "{}: the masked path kept a zero off the mask", a.name);
+        }
+    }
 }

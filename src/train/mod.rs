@@ -14,7 +14,7 @@ pub mod trainer;
 
 pub use dst::Method;
 pub use sift::{Family, Layout};
-pub use trainer::{train_run, Progress, TrainConfig, TrainSummary};
+pub use trainer::{train_run, train_step, Progress, TrainConfig, TrainSummary};
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

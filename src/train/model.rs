@@ -10,6 +10,13 @@ use super::optim::Sgd;
 pub enum Weights {
     Dense(Vec<f32>),
     Sparse(SparseWeights),
+    /// Dense weights times a mask on the dense GEMM path, as PyTorch code trains sparse
+    /// models: the baseline our sparse kernels are measured against (zeros off the mask stay
+    /// zero because their gradient is masked).
+    Masked {
+        weight: Vec<f32>,
+        mask: Vec<bool>,
+    },
 }
 
 /// `y = W·x + b`, with its gradients and SGD momentum buffers.
@@ -34,7 +41,7 @@ pub struct Linear {
 impl Linear {
     pub fn new(name: String, inputs: usize, outputs: usize, weights: Weights, bias: Option<Vec<f32>>) -> Self {
         let stored = match &weights {
-            Weights::Dense(w) => w.len(),
+            Weights::Dense(w) | Weights::Masked { weight: w, .. } => w.len(),
             Weights::Sparse(s) => s.nnz(),
         };
         let n_bias = bias.as_ref().map_or(0, Vec::len);
@@ -53,12 +60,20 @@ impl Linear {
         }
     }
 
-    /// Multiply-adds per sample: the stored weights.
+    /// Multiply-adds per sample as FLOP counts charge them: the nonzeros (a masked dense
+    /// layer executes every position but is charged its mask's).
     pub fn macs(&self) -> usize {
         match &self.weights {
             Weights::Dense(w) => w.len(),
             Weights::Sparse(s) => s.nnz(),
+            Weights::Masked { mask, .. } => mask.iter().filter(|&&m| m).count(),
         }
+    }
+
+    /// The same layer on the dense path, dense weights times its mask.
+    pub fn to_masked(&self) -> Linear {
+        let (weight, mask) = self.dense_weight_and_mask();
+        Linear::new(self.name.clone(), self.inputs, self.outputs, Weights::Masked { weight, mask }, self.bias.clone())
     }
 
     pub fn is_sparse(&self) -> bool {
@@ -70,6 +85,7 @@ impl Linear {
         match &self.weights {
             Weights::Dense(w) => (w.clone(), vec![true; w.len()]),
             Weights::Sparse(s) => (s.to_dense(), s.mask()),
+            Weights::Masked { weight, mask } => (weight.clone(), mask.clone()),
         }
     }
 
@@ -77,7 +93,9 @@ impl Linear {
         y.clear();
         y.resize(self.outputs * batch, 0.0);
         match &self.weights {
-            Weights::Dense(w) => kernels::dense_forward(w, self.outputs, self.inputs, x, batch, y, threads),
+            Weights::Dense(w) | Weights::Masked { weight: w, .. } => {
+                kernels::dense_forward(w, self.outputs, self.inputs, x, batch, y, threads)
+            }
             Weights::Sparse(s) => kernels::sparse_forward(s, x, batch, y),
         }
         if let Some(bias) = &self.bias {
@@ -105,6 +123,10 @@ impl Linear {
                 kernels::dense_weight_grad(dy, x, self.outputs, self.inputs, batch, &mut self.grad_w, threads)
             }
             Weights::Sparse(s) => kernels::sparse_weight_grad(s, dy, x, batch, &mut self.grad_w),
+            Weights::Masked { mask, .. } => {
+                kernels::dense_weight_grad(dy, x, self.outputs, self.inputs, batch, &mut self.grad_w, threads);
+                self.grad_w.iter_mut().zip(mask).filter(|(_, &m)| !m).for_each(|(g, _)| *g = 0.0);
+            }
         }
         self.dense_grad = match (&self.weights, want_dense_grad) {
             (Weights::Sparse(_), true) => {
@@ -112,7 +134,7 @@ impl Linear {
                 kernels::dense_weight_grad(dy, x, self.outputs, self.inputs, batch, &mut g, threads);
                 Some(g)
             }
-            (Weights::Dense(_), true) => Some(self.grad_w.clone()),
+            (Weights::Dense(_) | Weights::Masked { .. }, true) => Some(self.grad_w.clone()),
             (_, false) => None,
         };
         for (g, row) in self.grad_b.iter_mut().zip(dy.chunks_exact(batch)) {
@@ -122,7 +144,9 @@ impl Linear {
             dx.clear();
             dx.resize(self.inputs * batch, 0.0);
             match &self.weights {
-                Weights::Dense(w) => kernels::dense_input_grad(w, self.outputs, self.inputs, dy, batch, dx, threads),
+                Weights::Dense(w) | Weights::Masked { weight: w, .. } => {
+                    kernels::dense_input_grad(w, self.outputs, self.inputs, dy, batch, dx, threads)
+                }
                 Weights::Sparse(s) => kernels::sparse_input_grad(s, dy, batch, dx),
             }
         }
@@ -130,7 +154,7 @@ impl Linear {
 
     pub fn sgd_step(&mut self, sgd: &Sgd, lr: f32) {
         let values = match &mut self.weights {
-            Weights::Dense(w) => w.as_mut_slice(),
+            Weights::Dense(w) | Weights::Masked { weight: w, .. } => w.as_mut_slice(),
             Weights::Sparse(s) => s.values.as_mut_slice(),
         };
         sgd.step(lr, values, &self.grad_w, &mut self.velocity_w, true);
@@ -298,6 +322,26 @@ impl Mlp {
 
     pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
         self.blocks.iter_mut().flat_map(Block::linears_mut).collect()
+    }
+
+    /// The same model with every sparse layer on the dense path (dense weights × mask).
+    pub fn to_masked(&self) -> Mlp {
+        let blocks = self
+            .blocks
+            .iter()
+            .map(|b| match b {
+                Block::Plain(l) => Block::Plain(l.to_masked()),
+                Block::Parallel(ls) => Block::Parallel(ls.iter().map(Linear::to_masked).collect()),
+                Block::Factorized { u, v, .. } => {
+                    Block::Factorized { u: u.to_masked(), v: v.to_masked(), hidden: Vec::new() }
+                }
+                Block::Doped { sparse, low_rank } => Block::Doped {
+                    sparse: sparse.to_masked(),
+                    low_rank: low_rank.as_ref().map(|(u, v)| (u.to_masked(), v.to_masked())),
+                },
+            })
+            .collect();
+        Mlp::new(blocks)
     }
 
     /// Multiply-adds of one sample's forward pass.

@@ -198,6 +198,30 @@ pub fn checkpoint_path(out: &Path, epoch: usize) -> PathBuf {
 
 const LOG_HEADER: &str = "epoch,step,lr,train_loss,train_acc,val_acc,test_acc,train_flops\n";
 
+/// One SGD step on the batch `x` (`[features, batch]`) with `labels`: forward, softmax
+/// cross-entropy, backward (with every sparse layer's dense gradient when `dense_grad`, for
+/// RigL), update. Returns the batch's mean loss and its correct predictions.
+#[allow(clippy::too_many_arguments)] // each is one independent knob of a step
+pub fn train_step(
+    model: &mut Mlp,
+    x: &[f32],
+    labels: &[u8],
+    classes: usize,
+    sgd: &Sgd,
+    lr: f32,
+    dense_grad: bool,
+    threads: usize,
+) -> (f64, usize) {
+    let batch = labels.len();
+    let logits = model.forward(x, batch, threads);
+    let (loss, dlogits, correct) = softmax_cross_entropy(&logits, labels, classes);
+    model.backward(&dlogits, batch, dense_grad, threads);
+    for l in model.linears_mut() {
+        l.sgd_step(sgd, lr);
+    }
+    (loss, correct)
+}
+
 /// Trains one run as `cfg` says, on the embedded digits; `progress` hears every step.
 pub fn train_run(cfg: &TrainConfig, progress: Option<&(dyn Fn(Progress) + Sync)>) -> Result<TrainSummary, TrainError> {
     cfg.validate()?;
@@ -254,15 +278,10 @@ fn train_on(
         for batch_idx in indices.chunks(cfg.batch_size) {
             let batch = batch_idx.len();
             train.gather(batch_idx, &mut x, &mut y);
-            let logits = model.forward(&x, batch, threads);
-            let (loss, dlogits, c) = softmax_cross_entropy(&logits, &y, train.classes);
             let fraction = if dst_active { schedule.fraction(state.step + 1) } else { None };
             let rigl = fraction.is_some() && cfg.method == Method::Rigl;
-            model.backward(&dlogits, batch, rigl, threads);
             epoch_lr = lr.lr(state.step);
-            for l in model.linears_mut() {
-                l.sgd_step(&sgd, epoch_lr as f32);
-            }
+            let (loss, c) = train_step(&mut model, &x, &y, train.classes, &sgd, epoch_lr as f32, rigl, threads);
             // Forward + backward is 3× the forward's multiply-adds, 2 FLOPs each.
             state.train_flops += 6.0 * model.forward_macs() as f64 * batch as f64;
             if let Some(fraction) = fraction {
