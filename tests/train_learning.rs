@@ -34,3 +34,42 @@ fn every_family_trains_at_90_percent_sparsity() {
         }
     }
 }
+
+/// The README's table: mean ± sd of the final test accuracy over 5 seeds, dense vs every
+/// family at s ∈ {0.5, 0.75, 0.9}, static and RigL. Slow (minutes): run with
+/// `cargo test --test train_learning -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn sweep_five_seeds_for_the_readme() {
+    let mean_sd = |v: &[f64]| {
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64;
+        (m, var.sqrt())
+    };
+    let accuracies = |family: Family, sparsity: f64, method: Method| -> Vec<f64> {
+        (0..5)
+            .map(|seed| {
+                let dir = tempfile::tempdir().unwrap();
+                let cfg = TrainConfig { sparsity, seed, ..config(family, method, dir.path()) };
+                train_run(&cfg, None).unwrap().test_acc
+            })
+            .collect()
+    };
+    let (m, sd) = mean_sd(&accuracies(Family::Dense, 0.0, Method::Static));
+    println!("| family | s | static | rigl |\n|---|---|---|---|");
+    println!("| dense | 0 | {:.2} ± {:.2} | – |", 100.0 * m, 100.0 * sd);
+    for family in [Family::Wide, Family::Parallel, Family::Factorized, Family::Doped] {
+        for s in [0.5, 0.75, 0.9] {
+            let (ms, sds) = mean_sd(&accuracies(family, s, Method::Static));
+            let (mr, sdr) = mean_sd(&accuracies(family, s, Method::Rigl));
+            println!(
+                "| {} | {s} | {:.2} ± {:.2} | {:.2} ± {:.2} |",
+                family.as_str(),
+                100.0 * ms,
+                100.0 * sds,
+                100.0 * mr,
+                100.0 * sdr
+            );
+        }
+    }
+}

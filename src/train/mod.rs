@@ -157,3 +157,59 @@ pub fn run(args: &TrainArgs) -> Result<TrainSummary, TrainError> {
     bar.finish_and_clear();
     summary
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        train: TrainArgs,
+    }
+
+    #[test]
+    fn flags_parse_into_a_config() {
+        let cli = Cli::try_parse_from([
+            "train",
+            "--family",
+            "wide",
+            "--sparsity",
+            "0.75",
+            "--method",
+            "rigl",
+            "--layout",
+            "erk",
+            "--seed",
+            "3",
+            "--epochs",
+            "5",
+            "--checkpoint-every",
+            "2",
+            "--out",
+            "runs/x",
+            "--threads",
+            "1",
+            "--no-nesterov",
+        ])
+        .unwrap();
+        let cfg = cli.train.config();
+        assert_eq!((cfg.family, cfg.method, cfg.layout), (Family::Wide, Method::Rigl, Layout::Erk));
+        assert_eq!((cfg.sparsity, cfg.seed, cfg.epochs, cfg.checkpoint_every), (0.75, 3, 5, 2));
+        assert_eq!(cfg.out, PathBuf::from("runs/x"));
+        assert_eq!(cfg.run, "wide_s0.75_rigl_erk_seed3");
+        assert!(!cfg.nesterov);
+        assert_eq!(cfg.threads, 1);
+    }
+
+    #[test]
+    fn defaults_and_bad_values() {
+        let cfg = Cli::try_parse_from(["train", "--out", "o"]).unwrap().train.config();
+        assert_eq!(cfg.family, Family::Dense);
+        assert_eq!(cfg.run, "dense_s0_static_uniform_seed0");
+        assert!(cfg.threads >= 1);
+        assert!(Cli::try_parse_from(["train", "--out", "o", "--family", "huge"]).is_err());
+        assert!(Cli::try_parse_from(["train"]).is_err(), "--out is required");
+    }
+}

@@ -31,21 +31,30 @@ impl MulAdd for Separate {
     }
 }
 
-/// `out[:] = Σ_n values[pos(n)] · src[idx[n], :]` over rows of `src` (`[_, batch]`), where
-/// `pos(n)` is `pos[n]` when given, else `n`.
-pub(super) type GatherFn = fn(&[u32], &[f32], Option<&[u32]>, &[f32], usize, &mut [f32]);
+/// `out[:] = Σ_n values[pos(n)] · src[idx[n], b0..b0+out.len()]` over rows of `src`
+/// (`[_, batch]`), where `pos(n)` is `pos[n]` when given, else `n`.
+pub(super) type GatherFn = fn(&[u32], &[f32], Option<&[u32]>, &[f32], usize, usize, &mut [f32]);
 /// `out[n] = dy_row · x[idx[n], :]`.
 pub(super) type DotFn = fn(&[u32], &[f32], &[f32], usize, &mut [f32]);
 
 #[inline(always)]
-fn gather<A: MulAdd>(idx: &[u32], values: &[f32], pos: Option<&[u32]>, src: &[f32], batch: usize, out: &mut [f32]) {
+fn gather<A: MulAdd>(
+    idx: &[u32],
+    values: &[f32],
+    pos: Option<&[u32]>,
+    src: &[f32],
+    batch: usize,
+    window: usize,
+    out: &mut [f32],
+) {
     let value = |n: usize| match pos {
         Some(p) => values[p[n] as usize],
         None => values[n],
     };
-    let mut b0 = 0;
-    while b0 < batch {
-        let len = CHUNK.min(batch - b0);
+    let mut off = 0;
+    while off < out.len() {
+        let len = CHUNK.min(out.len() - off);
+        let b0 = window + off;
         let mut acc = [0f32; CHUNK];
         if len == CHUNK {
             for (n, &i) in idx.iter().enumerate() {
@@ -65,8 +74,8 @@ fn gather<A: MulAdd>(idx: &[u32], values: &[f32], pos: Option<&[u32]>, src: &[f3
                 }
             }
         }
-        out[b0..b0 + len].copy_from_slice(&acc[..len]);
-        b0 += len;
+        out[off..off + len].copy_from_slice(&acc[..len]);
+        off += len;
     }
 }
 
@@ -130,9 +139,10 @@ pub(super) fn gather_portable(
     pos: Option<&[u32]>,
     src: &[f32],
     batch: usize,
+    window: usize,
     out: &mut [f32],
 ) {
-    gather::<Separate>(idx, values, pos, src, batch, out)
+    gather::<Separate>(idx, values, pos, src, batch, window, out)
 }
 
 pub(super) fn dot_portable(idx: &[u32], dy_row: &[f32], x: &[f32], batch: usize, out: &mut [f32]) {
@@ -150,9 +160,10 @@ mod x86 {
         pos: Option<&[u32]>,
         src: &[f32],
         batch: usize,
+        window: usize,
         out: &mut [f32],
     ) {
-        gather::<Fused>(idx, values, pos, src, batch, out)
+        gather::<Fused>(idx, values, pos, src, batch, window, out)
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -166,10 +177,11 @@ mod x86 {
         pos: Option<&[u32]>,
         src: &[f32],
         batch: usize,
+        window: usize,
         out: &mut [f32],
     ) {
         // SAFETY: only handed out by `gather_rows` after detecting AVX2 and FMA.
-        unsafe { gather_avx2(idx, values, pos, src, batch, out) }
+        unsafe { gather_avx2(idx, values, pos, src, batch, window, out) }
     }
 
     pub(super) fn dot_fma(idx: &[u32], dy_row: &[f32], x: &[f32], batch: usize, out: &mut [f32]) {

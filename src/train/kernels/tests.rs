@@ -110,6 +110,19 @@ fn full_chunks_and_remainders_at_bench_like_shape() {
 }
 
 #[test]
+fn batch_tiles_of_wide_layers_match_the_reference() {
+    // 3000 rows of a randomly accessed operand do not fit one tile: the batch is processed in
+    // windows of 64 (the last partial), for the forward (wide input) and Wᵀ·δ (wide output).
+    assert_eq!(batch_tiles(150, 3000), vec![(0, 64), (64, 128), (128, 150)]);
+    assert_eq!(batch_tiles(128, 1024), vec![(0, 128)]);
+    for (rows, cols) in [(40, 3000), (3000, 40)] {
+        let c = case(rows, cols, 150, 0.05, 11);
+        check(&c, simd::gather_portable, simd::dot_portable);
+        check(&c, simd::gather_rows(), simd::dot_rows());
+    }
+}
+
+#[test]
 fn empty_rows_and_columns_give_zeros() {
     let mut c = case(5, 4, 3, 1.0, 1);
     c.mask = vec![false; 20];
