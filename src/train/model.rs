@@ -33,7 +33,8 @@ pub struct Linear {
     pub grad_b: Vec<f32>,
     pub velocity_w: Vec<f32>,
     pub velocity_b: Vec<f32>,
-    /// Gradient at every position `[outputs, inputs]`, filled by `backward` when asked (RigL).
+    /// Gradient at every position `[outputs, inputs]` of a sparse layer, filled by `backward`
+    /// when asked (RigL's growth criterion).
     pub dense_grad: Option<Vec<f32>>,
     input: Vec<f32>,
 }
@@ -108,7 +109,8 @@ impl Linear {
     }
 
     /// Gradients from `dy` (`[outputs, batch]`) of the last forward; `dx` (`[inputs, batch]`)
-    /// when the caller needs it; the gradient at every position too when `want_dense_grad`.
+    /// when the caller needs it; a sparse layer's gradient at every position too when
+    /// `want_dense_grad`.
     pub fn backward(
         &mut self,
         dy: &[f32],
@@ -128,15 +130,12 @@ impl Linear {
                 self.grad_w.iter_mut().zip(mask).filter(|(_, &m)| !m).for_each(|(g, _)| *g = 0.0);
             }
         }
-        self.dense_grad = match (&self.weights, want_dense_grad) {
-            (Weights::Sparse(_), true) => {
-                let mut g = vec![0.0; self.outputs * self.inputs];
-                kernels::dense_weight_grad(dy, x, self.outputs, self.inputs, batch, &mut g, threads);
-                Some(g)
-            }
-            (Weights::Dense(_) | Weights::Masked { .. }, true) => Some(self.grad_w.clone()),
-            (_, false) => None,
-        };
+        // Only sparse layers change their masks, so only they need the dense gradient.
+        self.dense_grad = (want_dense_grad && self.is_sparse()).then(|| {
+            let mut g = vec![0.0; self.outputs * self.inputs];
+            kernels::dense_weight_grad(dy, x, self.outputs, self.inputs, batch, &mut g, threads);
+            g
+        });
         for (g, row) in self.grad_b.iter_mut().zip(dy.chunks_exact(batch)) {
             *g = row.iter().sum();
         }

@@ -82,11 +82,14 @@ pub struct LayerPlan {
     pub sparse: bool,
     pub bias: bool,
     pub paths: usize,
+    /// Variance gain of the initialization: 2 where a ReLU follows, 1 for the doped path's
+    /// linear bottleneck `U` (with 2 the product `V·U` starts too large and can diverge).
+    pub gain: f64,
 }
 
 impl LayerPlan {
     fn new(name: String, inputs: usize, outputs: usize, density: f64, bias: bool, paths: usize) -> Self {
-        LayerPlan { name, inputs, outputs, density, sparse: density < 1.0, bias, paths }
+        LayerPlan { name, inputs, outputs, density, sparse: density < 1.0, bias, paths, gain: 2.0 }
     }
 
     pub fn size(&self) -> usize {
@@ -215,7 +218,7 @@ pub fn plan(shape: &MlpShape, family: Family, sparsity: f64) -> Result<Vec<Block
                     sparse: LayerPlan::new(format!("{name}.sparse"), i, o, density, true, paths),
                     low_rank: (r > 0).then(|| {
                         (
-                            LayerPlan::new(format!("{name}.lowrank_u"), i, r, 1.0, false, 1),
+                            LayerPlan { gain: 1.0, ..LayerPlan::new(format!("{name}.lowrank_u"), i, r, 1.0, false, 1) },
                             LayerPlan::new(format!("{name}.lowrank_v"), r, o, 1.0, false, paths),
                         )
                     }),
@@ -275,13 +278,13 @@ fn normal(rng: &mut ChaCha8Rng) -> f32 {
 }
 
 /// Weights and masks for a plan: each layer's mask holds exactly its nonzeros at seeded
-/// random positions; weights are He-normal over the layer's actual fan-in (density·in),
-/// divided by √paths where outputs are summed.
+/// random positions; weights are normal with variance `gain/(density·in·paths)`: He over the
+/// layer's actual fan-in, divided among the paths whose outputs are summed.
 pub fn build(plan: &[BlockPlan], seed: u64) -> Mlp {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut layer = |p: &LayerPlan| {
         let n = p.size();
-        let std = (2.0 / (p.density * p.inputs as f64 * p.paths as f64)).sqrt() as f32;
+        let std = (p.gain / (p.density * p.inputs as f64 * p.paths as f64)).sqrt() as f32;
         let weight: Vec<f32> = (0..n).map(|_| std * normal(&mut rng)).collect();
         let bias = p.bias.then(|| vec![0.0; p.outputs]);
         let weights = if p.sparse {
