@@ -88,7 +88,15 @@ pub struct TrainArgs {
     /// Epochs of linear learning-rate warm-up.
     #[arg(long, default_value_t = 2)]
     pub warmup_epochs: usize,
-    /// Fraction of each class held out for the test accuracy.
+    /// Data set: the built-in digits, or MNIST / Fashion-MNIST IDX files, CIFAR-10 or
+    /// CIFAR-100 binary files from --data.
+    #[arg(long, value_enum, default_value = "digits")]
+    pub dataset: data::DatasetKind,
+    /// Directory holding the --dataset files (raw or .gz).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Fraction of each digit class held out for the test accuracy (MNIST/CIFAR bring their
+    /// own test set).
     #[arg(long, default_value_t = 0.2)]
     pub test_fraction: f64,
     /// Fraction of each class held out for the validation accuracy (0: none, `val_acc` is NaN).
@@ -123,6 +131,8 @@ impl TrainArgs {
             nesterov: !self.no_nesterov,
             weight_decay: self.weight_decay,
             warmup_epochs: self.warmup_epochs,
+            dataset: self.dataset,
+            data: self.data.clone(),
             test_fraction: self.test_fraction,
             val_fraction: self.val_fraction,
             threads: if self.threads == 0 {

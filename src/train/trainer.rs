@@ -37,6 +37,9 @@ pub struct TrainConfig {
     pub nesterov: bool,
     pub weight_decay: f32,
     pub warmup_epochs: usize,
+    pub dataset: data::DatasetKind,
+    /// Directory of the MNIST / CIFAR files (the digits are built in).
+    pub data: Option<PathBuf>,
     pub test_fraction: f64,
     pub val_fraction: f64,
     /// Worker threads for this run's kernels (1: sequential and bit-reproducible).
@@ -63,6 +66,8 @@ impl Default for TrainConfig {
             nesterov: true,
             weight_decay: 5e-4,
             warmup_epochs: 2,
+            dataset: data::DatasetKind::Digits,
+            data: None,
             test_fraction: 0.2,
             val_fraction: 0.1,
             threads: 1,
@@ -222,11 +227,16 @@ pub fn train_step(
     (loss, correct)
 }
 
-/// Trains one run as `cfg` says, on the embedded digits; `progress` hears every step.
+/// Trains one run as `cfg` says; `progress` hears every step.
 pub fn train_run(cfg: &TrainConfig, progress: Option<&(dyn Fn(Progress) + Sync)>) -> Result<TrainSummary, TrainError> {
     cfg.validate()?;
-    let data = data::digits()?;
-    let split = data::stratified_split(&data, cfg.test_fraction, cfg.val_fraction, cfg.seed);
+    let split = data::load(cfg.dataset, cfg.data.as_deref(), cfg.test_fraction, cfg.val_fraction, cfg.seed)?;
+    if split.train.is_empty() || split.test.is_empty() {
+        return Err(TrainError::Data {
+            name: split.train.name.clone(),
+            reason: "the split left no training or no test samples; lower --test-fraction / --val-fraction".into(),
+        });
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(cfg.threads.max(1))
         .build()
