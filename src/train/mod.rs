@@ -4,6 +4,7 @@
 //! terminal); [`train_run`] is the same run without any terminal output, for the pipeline
 //! to call many times in parallel (each run's thread count is part of its config).
 
+pub mod conv;
 pub mod data;
 pub mod dst;
 pub mod kernels;
