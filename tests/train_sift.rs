@@ -55,11 +55,11 @@ fn family_sizes_follow_spec_formulas() {
 #[test]
 fn erk_densities_match_hand_values() {
     // ε = 100 / (20 + 40) = 5/3: densities 20ε/100 = 1/3 and 40ε/300 = 2/9.
-    let d = erk_densities(&[(10, 10), (10, 30)], 100.0);
+    let d = erk_densities(&[vec![10, 10], vec![30, 10]], 100.0);
     assert!((d[0] - 1.0 / 3.0).abs() < 1e-12 && (d[1] - 2.0 / 9.0).abs() < 1e-12, "{d:?}");
     // The 2×2 layer would get ε·4/4 = 4.92 > 1: it is made dense and ε re-solved to
     // (1004 − 4)/200 = 5, giving 5·200/10000 = 0.1.
-    let d = erk_densities(&[(2, 2), (100, 100)], 1004.0);
+    let d = erk_densities(&[vec![2, 2], vec![100, 100]], 1004.0);
     assert_eq!(d[0], 1.0);
     assert!((d[1] - 0.1).abs() < 1e-12, "{d:?}");
 }

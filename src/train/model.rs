@@ -26,6 +26,9 @@ pub struct Linear {
     pub name: String,
     pub inputs: usize,
     pub outputs: usize,
+    /// The weight's shape in checkpoints: `[outputs, inputs]`, or `[out, in, k, k]` for a
+    /// convolution over `inputs = in·k²` patch features (the same row-major bytes).
+    pub shape: Vec<usize>,
     pub weights: Weights,
     pub bias: Option<Vec<f32>>,
     /// Gradient aligned with the stored weights (all positions, or the mask's).
@@ -50,6 +53,7 @@ impl Linear {
             name,
             inputs,
             outputs,
+            shape: vec![outputs, inputs],
             weights,
             bias,
             grad_w: vec![0.0; stored],
@@ -74,7 +78,15 @@ impl Linear {
     /// The same layer on the dense path, dense weights times its mask.
     pub fn to_masked(&self) -> Linear {
         let (weight, mask) = self.dense_weight_and_mask();
-        Linear::new(self.name.clone(), self.inputs, self.outputs, Weights::Masked { weight, mask }, self.bias.clone())
+        let mut masked = Linear::new(
+            self.name.clone(),
+            self.inputs,
+            self.outputs,
+            Weights::Masked { weight, mask },
+            self.bias.clone(),
+        );
+        masked.shape.clone_from(&self.shape);
+        masked
     }
 
     pub fn is_sparse(&self) -> bool {

@@ -75,6 +75,8 @@ impl MlpShape {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerPlan {
     pub name: String,
+    /// Side of the square kernel (1: linear); `inputs` counts `kernel²·channels` features.
+    pub kernel: usize,
     pub inputs: usize,
     pub outputs: usize,
     pub density: f64,
@@ -88,8 +90,17 @@ pub struct LayerPlan {
 }
 
 impl LayerPlan {
-    fn new(name: String, inputs: usize, outputs: usize, density: f64, bias: bool, paths: usize) -> Self {
-        LayerPlan { name, inputs, outputs, density, sparse: density < 1.0, bias, paths, gain: 2.0 }
+    fn new(name: String, kernel: usize, inputs: usize, outputs: usize, density: f64, bias: bool, paths: usize) -> Self {
+        LayerPlan { name, kernel, inputs, outputs, density, sparse: density < 1.0, bias, paths, gain: 2.0 }
+    }
+
+    /// The weight's shape as checkpoints store it: `[out, in]` or `[out, in, k, k]`.
+    pub fn shape(&self) -> Vec<usize> {
+        if self.kernel > 1 {
+            vec![self.outputs, self.inputs / (self.kernel * self.kernel), self.kernel, self.kernel]
+        } else {
+            vec![self.outputs, self.inputs]
+        }
     }
 
     pub fn size(&self) -> usize {
@@ -148,101 +159,119 @@ pub fn plan_macs(plan: &[BlockPlan]) -> usize {
     plan.iter().flat_map(BlockPlan::layers).map(LayerPlan::nonzeros).sum()
 }
 
+/// One dense layer a family replaces: a `kernel`×`kernel` convolution (1: linear) from
+/// `inputs` to `outputs` channels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DenseLayer {
+    pub name: String,
+    pub kernel: usize,
+    pub inputs: usize,
+    pub outputs: usize,
+}
+
 /// SPEC §7: every dense layer of `shape` replaced by `family` at sparsity `s`, iso-FLOP.
 /// The first layer's input side and the classifier's output side keep their size.
 pub fn plan(shape: &MlpShape, family: Family, sparsity: f64) -> Result<Vec<BlockPlan>, TrainError> {
-    if !(0.0..1.0).contains(&sparsity) {
-        return Err(TrainError::Config(format!("--sparsity {sparsity} must be in [0, 1)")));
-    }
     if shape.hidden.is_empty() || shape.hidden.contains(&0) {
         return Err(TrainError::Config("the MLP needs at least one hidden layer of nonzero width".into()));
     }
+    let layers = |s: &MlpShape| {
+        s.layers()
+            .into_iter()
+            .enumerate()
+            .map(|(k, (i, o))| DenseLayer { name: format!("fc{}", k + 1), kernel: 1, inputs: i, outputs: o })
+            .collect::<Vec<_>>()
+    };
+    let factor = wide_factor(sparsity);
+    let wide = MlpShape { hidden: shape.hidden.iter().map(|&h| widen(h, factor)).collect(), ..shape.clone() };
+    plan_layers(&layers(shape), &layers(&wide), family, sparsity)
+}
+
+/// Sparse Wide's width multiplier `√(1/(1−s))`.
+pub fn wide_factor(sparsity: f64) -> f64 {
+    (1.0 / (1.0 - sparsity)).sqrt()
+}
+
+/// A hidden width times the Sparse Wide multiplier.
+pub fn widen(width: usize, factor: f64) -> usize {
+    ((width as f64 * factor).round() as usize).max(1)
+}
+
+/// The blocks replacing `dense` (SPEC §7); `widened` is the same network with Sparse Wide's
+/// widths (used by `Family::Wide` only). A layer's features are `kernel²·inputs` (patches).
+pub fn plan_layers(
+    dense: &[DenseLayer],
+    widened: &[DenseLayer],
+    family: Family,
+    sparsity: f64,
+) -> Result<Vec<BlockPlan>, TrainError> {
+    if !(0.0..1.0).contains(&sparsity) {
+        return Err(TrainError::Config(format!("--sparsity {sparsity} must be in [0, 1)")));
+    }
     let density = 1.0 - sparsity;
-    let dense = |name: String, i, o| BlockPlan::Plain(LayerPlan::new(name, i, o, 1.0, true, 1));
-    let names = (1..=shape.layers().len()).map(|k| format!("fc{k}"));
-    let blocks = match family {
-        Family::Dense => shape.layers().into_iter().zip(names).map(|((i, o), n)| dense(n, i, o)).collect(),
-        Family::Wide => {
-            let factor = (1.0 / density).sqrt();
-            let wide = MlpShape {
-                hidden: shape.hidden.iter().map(|&h| ((h as f64 * factor).round() as usize).max(1)).collect(),
-                ..shape.clone()
-            };
-            shape
-                .layers()
-                .into_iter()
-                .zip(wide.layers())
-                .zip(names)
-                .map(|(((i, o), (wi, wo)), name)| {
+    let layer = |name: String, kernel: usize, features: usize, outputs: usize, density: f64, bias: bool, paths| {
+        LayerPlan::new(name, kernel, features, outputs, density, bias, paths)
+    };
+    let blocks = dense
+        .iter()
+        .zip(widened)
+        .map(|(d, w)| {
+            let (k, i, o, name) = (d.kernel, d.kernel * d.kernel * d.inputs, d.outputs, d.name.clone());
+            match family {
+                Family::Dense => BlockPlan::Plain(layer(name, k, i, o, 1.0, true, 1)),
+                Family::Wide => {
+                    let wi = w.kernel * w.kernel * w.inputs;
                     // Each widened layer keeps the dense layer's nonzeros.
-                    let d = ((i * o) as f64 / (wi * wo) as f64).min(1.0);
-                    BlockPlan::Plain(LayerPlan::new(name, wi, wo, d, true, 1))
-                })
-                .collect()
-        }
-        Family::Parallel => {
-            let branches = (1.0 / density).round() as usize;
-            shape
-                .layers()
-                .into_iter()
-                .zip(names)
-                .map(|((i, o), name)| {
+                    let dw = ((i * o) as f64 / (wi * w.outputs) as f64).min(1.0);
+                    BlockPlan::Plain(layer(name, k, wi, w.outputs, dw, true, 1))
+                }
+                Family::Parallel => {
+                    let branches = (1.0 / density).round() as usize;
                     BlockPlan::Parallel(
                         (0..branches)
-                            .map(|b| LayerPlan::new(format!("{name}.branch{b}"), i, o, density, b == 0, branches))
+                            .map(|b| layer(format!("{name}.branch{b}"), k, i, o, density, b == 0, branches))
                             .collect(),
                     )
-                })
-                .collect()
-        }
-        Family::Factorized => shape
-            .layers()
-            .into_iter()
-            .zip(names)
-            .map(|((i, o), name)| {
-                let d = ((i * o) as f64 / (density * (i + o) as f64)).ceil() as usize;
-                BlockPlan::Factorized {
-                    u: LayerPlan::new(format!("{name}.u"), i, d, density, true, 1),
-                    v: LayerPlan::new(format!("{name}.v"), d, o, density, true, 1),
                 }
-            })
-            .collect(),
-        Family::Doped => shape
-            .layers()
-            .into_iter()
-            .zip(names)
-            .map(|((i, o), name)| {
-                let r = (sparsity * (i * o) as f64 / (i + o) as f64).floor() as usize;
-                let paths = if r > 0 { 2 } else { 1 };
-                BlockPlan::Doped {
-                    sparse: LayerPlan::new(format!("{name}.sparse"), i, o, density, true, paths),
-                    low_rank: (r > 0).then(|| {
-                        (
-                            LayerPlan { gain: 1.0, ..LayerPlan::new(format!("{name}.lowrank_u"), i, r, 1.0, false, 1) },
-                            LayerPlan::new(format!("{name}.lowrank_v"), r, o, 1.0, false, paths),
-                        )
-                    }),
+                Family::Factorized => {
+                    let width = ((i * o) as f64 / (density * (i + o) as f64)).ceil() as usize;
+                    BlockPlan::Factorized {
+                        u: layer(format!("{name}.u"), k, i, width, density, true, 1),
+                        v: layer(format!("{name}.v"), 1, width, o, density, true, 1),
+                    }
                 }
-            })
-            .collect(),
-    };
+                Family::Doped => {
+                    let r = (sparsity * (i * o) as f64 / (i + o) as f64).floor() as usize;
+                    let paths = if r > 0 { 2 } else { 1 };
+                    BlockPlan::Doped {
+                        sparse: layer(format!("{name}.sparse"), k, i, o, density, true, paths),
+                        low_rank: (r > 0).then(|| {
+                            (
+                                LayerPlan { gain: 1.0, ..layer(format!("{name}.lowrank_u"), k, i, r, 1.0, false, 1) },
+                                layer(format!("{name}.lowrank_v"), 1, r, o, 1.0, false, paths),
+                            )
+                        }),
+                    }
+                }
+            }
+        })
+        .collect();
     Ok(blocks)
 }
 
-/// ERK densities (SPEC §8) for layers of `(in, out)`: `density_i = min(1, ε·(in+out)/(in·out))`
-/// with ε such that the layers hold `total_nonzeros`; a layer that would exceed 1 is made
-/// dense and ε re-solved over the rest.
-pub fn erk_densities(shapes: &[(usize, usize)], total_nonzeros: f64) -> Vec<f64> {
+/// ERK densities (SPEC §8) for weight shapes (`[out, in]` or `[out, in, kh, kw]`):
+/// `density_i = min(1, ε·Σshape/Πshape)` with ε such that the layers hold `total_nonzeros`;
+/// a layer that would exceed 1 is made dense and ε re-solved over the rest.
+pub fn erk_densities(shapes: &[Vec<usize>], total_nonzeros: f64) -> Vec<f64> {
+    let size = |s: &Vec<usize>| s.iter().product::<usize>() as f64;
+    let sum = |s: &Vec<usize>| s.iter().sum::<usize>() as f64;
     let mut dense = vec![false; shapes.len()];
     loop {
-        let fixed: f64 = shapes.iter().zip(&dense).filter(|(_, &d)| d).map(|(&(i, o), _)| (i * o) as f64).sum();
-        let raw: f64 = shapes.iter().zip(&dense).filter(|(_, &d)| !d).map(|(&(i, o), _)| (i + o) as f64).sum();
+        let fixed: f64 = shapes.iter().zip(&dense).filter(|(_, &d)| d).map(|(s, _)| size(s)).sum();
+        let raw: f64 = shapes.iter().zip(&dense).filter(|(_, &d)| !d).map(|(s, _)| sum(s)).sum();
         let eps = if raw > 0.0 { (total_nonzeros - fixed) / raw } else { 0.0 };
-        let densities: Vec<f64> = shapes
-            .iter()
-            .zip(&dense)
-            .map(|(&(i, o), &d)| if d { 1.0 } else { eps * (i + o) as f64 / (i * o) as f64 })
-            .collect();
+        let densities: Vec<f64> =
+            shapes.iter().zip(&dense).map(|(s, &d)| if d { 1.0 } else { eps * sum(s) / size(s) }).collect();
         let mut changed = false;
         for (d, &v) in dense.iter_mut().zip(&densities) {
             if !*d && v > 1.0 {
@@ -264,7 +293,7 @@ pub fn apply_layout(plan: &mut [BlockPlan], layout: Layout) {
     let mut sparse: Vec<&mut LayerPlan> =
         plan.iter_mut().flat_map(BlockPlan::layers_mut).filter(|l| l.sparse).collect();
     let total: f64 = sparse.iter().map(|l| l.nonzeros() as f64).sum();
-    let shapes: Vec<(usize, usize)> = sparse.iter().map(|l| (l.inputs, l.outputs)).collect();
+    let shapes: Vec<Vec<usize>> = sparse.iter().map(|l| l.shape()).collect();
     for (l, d) in sparse.iter_mut().zip(erk_densities(&shapes, total)) {
         l.density = d;
     }
@@ -296,7 +325,9 @@ pub fn build(plan: &[BlockPlan], seed: u64) -> Mlp {
         } else {
             Weights::Dense(weight)
         };
-        Linear::new(p.name.clone(), p.inputs, p.outputs, weights, bias)
+        let mut linear = Linear::new(p.name.clone(), p.inputs, p.outputs, weights, bias);
+        linear.shape = p.shape();
+        linear
     };
     let blocks = plan
         .iter()

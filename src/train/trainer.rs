@@ -152,7 +152,7 @@ fn tensors(model: &Mlp) -> Vec<(String, TensorBytes)> {
     let mut out = Vec::new();
     for l in model.linears() {
         let (w, m) = l.dense_weight_and_mask();
-        let shape = vec![l.outputs, l.inputs];
+        let shape = l.shape.clone();
         out.push((format!("{}.weight", l.name), TensorBytes::f32(shape.clone(), &w)));
         out.push((format!("{}.weight_mask", l.name), TensorBytes::mask_u8(shape, &m)));
         if let Some(b) = &l.bias {
