@@ -90,6 +90,8 @@ pub struct BatchNorm {
     pub running_var: Vec<f32>,
     pub grad_gamma: Vec<f32>,
     pub grad_beta: Vec<f32>,
+    pub velocity_gamma: Vec<f32>,
+    pub velocity_beta: Vec<f32>,
     normalized: Vec<f32>,
     inv_std: Vec<f32>,
 }
@@ -106,6 +108,8 @@ impl BatchNorm {
             running_var: vec![1.0; channels],
             grad_gamma: vec![0.0; channels],
             grad_beta: vec![0.0; channels],
+            velocity_gamma: vec![0.0; channels],
+            velocity_beta: vec![0.0; channels],
             normalized: Vec::new(),
             inv_std: Vec::new(),
         }
@@ -140,6 +144,12 @@ impl BatchNorm {
                 y[c * n + i] = self.gamma[c] * h + self.beta[c];
             }
         }
+    }
+
+    /// SGD on the scale and shift (no weight decay, as for biases).
+    pub fn sgd_step(&mut self, sgd: &crate::train::optim::Sgd, lr: f32) {
+        sgd.step(lr, &mut self.gamma, &self.grad_gamma, &mut self.velocity_gamma, false);
+        sgd.step(lr, &mut self.beta, &self.grad_beta, &mut self.velocity_beta, false);
     }
 
     /// Gradients of the last training-mode forward: `dx = γ/σ · (dy − mean(dy) − x̂·mean(dy·x̂))`.

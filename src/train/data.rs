@@ -18,6 +18,8 @@ const DIGITS_NAME: &str = "digits";
 pub struct Dataset {
     pub name: String,
     pub features: usize,
+    /// `(channels, height, width)` of a sample: `features` in channel-major image order.
+    pub image: (usize, usize, usize),
     pub classes: usize,
     pub x: Vec<f32>,
     pub y: Vec<u8>,
@@ -40,6 +42,7 @@ impl Dataset {
         Dataset {
             name: self.name.clone(),
             features: self.features,
+            image: self.image,
             classes: self.classes,
             x,
             y: indices.iter().map(|&i| self.y[i]).collect(),
@@ -84,7 +87,7 @@ pub fn digits() -> Result<Dataset, TrainError> {
         }
         y.push(label);
     }
-    Ok(Dataset { name: DIGITS_NAME.into(), features: 64, classes: 10, x, y })
+    Ok(Dataset { name: DIGITS_NAME.into(), features: 64, image: (1, 8, 8), classes: 10, x, y })
 }
 
 /// Which data set a run trains on.
@@ -157,6 +160,7 @@ fn idx_pair(dir: &Path, images: &str, labels: &str) -> Result<Dataset, TrainErro
     Ok(Dataset {
         name: "mnist".into(),
         features: idims[1] * idims[2],
+        image: (1, idims[1], idims[2]),
         classes: 10,
         x: pixels.iter().map(|&p| f32::from(p) / 255.0).collect(),
         y,
@@ -173,7 +177,8 @@ fn cifar_files(
 ) -> Result<Dataset, TrainError> {
     const PIXELS: usize = 3 * 32 * 32;
     let record = label_bytes + PIXELS;
-    let mut data = Dataset { name: name.into(), features: PIXELS, classes, x: Vec::new(), y: Vec::new() };
+    let mut data =
+        Dataset { name: name.into(), features: PIXELS, image: (3, 32, 32), classes, x: Vec::new(), y: Vec::new() };
     for file in files {
         let (path, bytes) = read_maybe_gz(dir, file)?;
         let bad = |reason: String| TrainError::Data { name: path.display().to_string(), reason };

@@ -4,6 +4,7 @@
 //! terminal); [`train_run`] is the same run without any terminal output, for the pipeline
 //! to call many times in parallel (each run's thread count is part of its config).
 
+pub mod cnn;
 pub mod conv;
 pub mod data;
 pub mod dst;
@@ -15,7 +16,7 @@ pub mod trainer;
 
 pub use dst::Method;
 pub use sift::{Family, Layout};
-pub use trainer::{train_run, train_step, Progress, TrainConfig, TrainSummary};
+pub use trainer::{train_run, train_step, ModelKind, Progress, TrainConfig, TrainSummary};
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -65,6 +66,12 @@ pub struct TrainArgs {
     /// Run name stored in the checkpoints (default: family_sSPARSITY_method_layout_seedN).
     #[arg(long)]
     pub run: Option<String>,
+    /// Network the family transforms: mlp or cnn.
+    #[arg(long, value_enum, default_value = "mlp")]
+    pub model: ModelKind,
+    /// Output channels of the CNN's conv stages, comma-separated (each stage halves H and W).
+    #[arg(long, value_delimiter = ',', default_value = "32,64")]
+    pub conv_channels: Vec<usize>,
     /// Hidden layers of the dense MLP the family transforms.
     #[arg(long, default_value_t = 2)]
     pub hidden_layers: usize,
@@ -124,6 +131,8 @@ impl TrainArgs {
             epochs: self.epochs,
             checkpoint_every: self.checkpoint_every,
             out: self.out.clone(),
+            model: self.model,
+            conv_channels: self.conv_channels.clone(),
             hidden_layers: self.hidden_layers,
             width: self.width,
             batch_size: self.batch_size,

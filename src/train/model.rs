@@ -175,12 +175,12 @@ impl Linear {
     }
 }
 
-fn relu_in_place(v: &mut [f32]) {
+pub(super) fn relu_in_place(v: &mut [f32]) {
     v.iter_mut().for_each(|x| *x = x.max(0.0));
 }
 
 /// `d ← d · [z > 0]`.
-fn relu_backward(d: &mut [f32], z: &[f32]) {
+pub(super) fn relu_backward(d: &mut [f32], z: &[f32]) {
     for (d, &z) in d.iter_mut().zip(z) {
         if z <= 0.0 {
             *d = 0.0;
@@ -238,7 +238,7 @@ impl Block {
         }
     }
 
-    fn forward(&mut self, x: &[f32], batch: usize, y: &mut Vec<f32>, threads: usize) {
+    pub(super) fn forward(&mut self, x: &[f32], batch: usize, y: &mut Vec<f32>, threads: usize) {
         match self {
             Block::Plain(l) => l.forward(x, batch, y, threads),
             Block::Parallel(branches) => {
@@ -270,7 +270,14 @@ impl Block {
         }
     }
 
-    fn backward(&mut self, dy: &[f32], batch: usize, dx: Option<&mut Vec<f32>>, dense_grad: bool, threads: usize) {
+    pub(super) fn backward(
+        &mut self,
+        dy: &[f32],
+        batch: usize,
+        dx: Option<&mut Vec<f32>>,
+        dense_grad: bool,
+        threads: usize,
+    ) {
         match self {
             Block::Plain(l) => l.backward(dy, batch, dx, dense_grad, threads),
             Block::Parallel(branches) => {
@@ -389,6 +396,52 @@ impl Mlp {
                 d = dx;
             }
         }
+    }
+}
+
+/// What the trainer needs of a model: MLP or CNN. Inputs are feature-major
+/// `[features, batch]`; logits `[classes, batch]`.
+pub trait Network: Send {
+    /// Logits; `training` selects batch statistics in normalization layers.
+    fn logits(&mut self, x: &[f32], batch: usize, training: bool, threads: usize) -> Vec<f32>;
+    /// Back-propagates through the last forward, filling every layer's gradients.
+    fn backprop(&mut self, dlogits: &[f32], batch: usize, dense_grad: bool, threads: usize);
+    /// Every linear (or im2col convolution) layer, in checkpoint order.
+    fn layers(&self) -> Vec<&Linear>;
+    fn layers_mut(&mut self) -> Vec<&mut Linear>;
+    /// Multiply-adds of one sample's forward pass, from the actual nonzeros.
+    fn macs(&self) -> usize;
+    /// One SGD step on every parameter.
+    fn sgd_step(&mut self, sgd: &Sgd, lr: f32) {
+        for l in self.layers_mut() {
+            l.sgd_step(sgd, lr);
+        }
+    }
+    /// Parameters besides the layers' weights and biases (normalization), for checkpoints.
+    fn extra_tensors(&self) -> Vec<(String, Vec<f32>)> {
+        Vec::new()
+    }
+}
+
+impl Network for Mlp {
+    fn logits(&mut self, x: &[f32], batch: usize, _training: bool, threads: usize) -> Vec<f32> {
+        self.forward(x, batch, threads)
+    }
+
+    fn backprop(&mut self, dlogits: &[f32], batch: usize, dense_grad: bool, threads: usize) {
+        self.backward(dlogits, batch, dense_grad, threads)
+    }
+
+    fn layers(&self) -> Vec<&Linear> {
+        self.linears()
+    }
+
+    fn layers_mut(&mut self) -> Vec<&mut Linear> {
+        self.linears_mut()
+    }
+
+    fn macs(&self) -> usize {
+        self.forward_macs()
     }
 }
 

@@ -1,9 +1,10 @@
 //! The training loop: seeded data split and shuffles, SGD with a cosine schedule, DST updates,
 //! checkpoints (SPEC §6) at initialization, every N epochs and at the end, and a per-epoch CSV.
 
+use super::cnn::{Cnn, CnnShape};
 use super::data::{self, Dataset};
 use super::dst::{self, Method, Schedule};
-use super::model::{softmax_cross_entropy, Mlp};
+use super::model::{softmax_cross_entropy, Network};
 use super::optim::{CosineSchedule, Sgd};
 use super::sift::{self, Family, Layout, MlpShape};
 use super::TrainError;
@@ -14,6 +15,15 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+
+/// The network a family transforms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelKind {
+    /// Fully connected: `--hidden-layers` × `--width`.
+    Mlp,
+    /// Conv–BN–ReLU–pool stages of `--conv-channels`, global average pooling, classifier.
+    Cnn,
+}
 
 /// Everything one run depends on; no global state, so many runs can go in parallel.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,8 +39,11 @@ pub struct TrainConfig {
     /// Write a checkpoint every this many epochs (0: only at initialization and at the end).
     pub checkpoint_every: usize,
     pub out: PathBuf,
+    pub model: ModelKind,
     pub hidden_layers: usize,
     pub width: usize,
+    /// Output channels of the CNN's conv stages.
+    pub conv_channels: Vec<usize>,
     pub batch_size: usize,
     pub lr: f64,
     pub momentum: f32,
@@ -58,8 +71,10 @@ impl Default for TrainConfig {
             epochs: 30,
             checkpoint_every: 10,
             out: PathBuf::from("runs"),
+            model: ModelKind::Mlp,
             hidden_layers: 2,
             width: 128,
+            conv_channels: vec![32, 64],
             batch_size: 64,
             lr: 0.05,
             momentum: 0.9,
@@ -129,7 +144,7 @@ pub struct TrainSummary {
 }
 
 /// Loss and accuracy over a whole data set, in batches.
-fn evaluate(model: &mut Mlp, data: &Dataset, threads: usize) -> (f64, f64) {
+fn evaluate(model: &mut dyn Network, data: &Dataset, threads: usize) -> (f64, f64) {
     if data.is_empty() {
         return (f64::NAN, f64::NAN);
     }
@@ -138,7 +153,7 @@ fn evaluate(model: &mut Mlp, data: &Dataset, threads: usize) -> (f64, f64) {
     let indices: Vec<usize> = (0..data.len()).collect();
     for chunk in indices.chunks(256) {
         data.gather(chunk, &mut x, &mut y);
-        let logits = model.forward(&x, chunk.len(), threads);
+        let logits = model.logits(&x, chunk.len(), false, threads);
         let (l, _, c) = softmax_cross_entropy(&logits, &y, data.classes);
         loss += l * chunk.len() as f64;
         correct += c;
@@ -148,9 +163,9 @@ fn evaluate(model: &mut Mlp, data: &Dataset, threads: usize) -> (f64, f64) {
 
 /// Per-layer tensors in model order: `NAME.weight` `[out, in]` f32, `NAME.weight_mask` u8,
 /// `NAME.bias`.
-fn tensors(model: &Mlp) -> Vec<(String, TensorBytes)> {
+fn tensors(model: &dyn Network) -> Vec<(String, TensorBytes)> {
     let mut out = Vec::new();
-    for l in model.linears() {
+    for l in model.layers() {
         let (w, m) = l.dense_weight_and_mask();
         let shape = l.shape.clone();
         out.push((format!("{}.weight", l.name), TensorBytes::f32(shape.clone(), &w)));
@@ -158,6 +173,9 @@ fn tensors(model: &Mlp) -> Vec<(String, TensorBytes)> {
         if let Some(b) = &l.bias {
             out.push((format!("{}.bias", l.name), TensorBytes::f32(vec![l.outputs], b)));
         }
+    }
+    for (name, values) in model.extra_tensors() {
+        out.push((name, TensorBytes::f32(vec![values.len()], &values)));
     }
     out
 }
@@ -171,7 +189,7 @@ struct State {
     train_flops: f64,
 }
 
-fn write_checkpoint(cfg: &TrainConfig, dataset: &str, model: &Mlp, s: &State) -> Result<PathBuf, TrainError> {
+fn write_checkpoint(cfg: &TrainConfig, dataset: &str, model: &dyn Network, s: &State) -> Result<PathBuf, TrainError> {
     let meta: BTreeMap<String, String> = [
         ("run", cfg.run.clone()),
         ("step", s.step.to_string()),
@@ -208,7 +226,7 @@ const LOG_HEADER: &str = "epoch,step,lr,train_loss,train_acc,val_acc,test_acc,tr
 /// RigL), update. Returns the batch's mean loss and its correct predictions.
 #[allow(clippy::too_many_arguments)] // each is one independent knob of a step
 pub fn train_step(
-    model: &mut Mlp,
+    model: &mut dyn Network,
     x: &[f32],
     labels: &[u8],
     classes: usize,
@@ -218,12 +236,10 @@ pub fn train_step(
     threads: usize,
 ) -> (f64, usize) {
     let batch = labels.len();
-    let logits = model.forward(x, batch, threads);
+    let logits = model.logits(x, batch, true, threads);
     let (loss, dlogits, correct) = softmax_cross_entropy(&logits, labels, classes);
-    model.backward(&dlogits, batch, dense_grad, threads);
-    for l in model.linears_mut() {
-        l.sgd_step(sgd, lr);
-    }
+    model.backprop(&dlogits, batch, dense_grad, threads);
+    model.sgd_step(sgd, lr);
     (loss, correct)
 }
 
@@ -251,8 +267,12 @@ fn train_on(
 ) -> Result<TrainSummary, TrainError> {
     let threads = cfg.threads.max(1);
     let train = &split.train;
-    let shape = MlpShape { inputs: train.features, hidden: vec![cfg.width; cfg.hidden_layers], classes: train.classes };
-    let mut plan = sift::plan(&shape, cfg.family, cfg.effective_sparsity())?;
+    let mlp = MlpShape { inputs: train.features, hidden: vec![cfg.width; cfg.hidden_layers], classes: train.classes };
+    let cnn = CnnShape { image: train.image, channels: cfg.conv_channels.clone(), classes: train.classes };
+    let mut plan = match cfg.model {
+        ModelKind::Mlp => sift::plan(&mlp, cfg.family, cfg.effective_sparsity())?,
+        ModelKind::Cnn => cnn.plan(cfg.family, cfg.effective_sparsity())?,
+    };
     sift::apply_layout(&mut plan, cfg.layout);
     // Independent seeded streams: split (cfg.seed), weights and masks, batch order, DST growth.
     let stream = |k: u64| {
@@ -260,7 +280,12 @@ fn train_on(
         rng.set_stream(k);
         rng
     };
-    let mut model = sift::build(&plan, stream(1).random::<u64>());
+    let model_seed = stream(1).random::<u64>();
+    let mut model: Box<dyn Network> = match cfg.model {
+        ModelKind::Mlp => Box::new(sift::build(&plan, model_seed)),
+        ModelKind::Cnn => Box::new(Cnn::build(&cnn, &plan, model_seed)),
+    };
+    let model = model.as_mut();
     let mut order_rng = stream(2);
     let mut dst_rng = stream(3);
 
@@ -269,13 +294,13 @@ fn train_on(
     let lr = CosineSchedule { base: cfg.lr, warmup: cfg.warmup_epochs * steps_per_epoch, total: total_steps };
     let sgd = Sgd { momentum: cfg.momentum, nesterov: cfg.nesterov, weight_decay: cfg.weight_decay };
     let schedule = Schedule::spec(total_steps);
-    let dst_active = cfg.method != Method::Static && model.linears().iter().any(|l| l.is_sparse());
+    let dst_active = cfg.method != Method::Static && model.layers().iter().any(|l| l.is_sparse());
 
-    let (loss0, _) = evaluate(&mut model, train, threads);
-    let (_, val0) = evaluate(&mut model, &split.val, threads);
-    let (_, test0) = evaluate(&mut model, &split.test, threads);
+    let (loss0, _) = evaluate(model, train, threads);
+    let (_, val0) = evaluate(model, &split.val, threads);
+    let (_, test0) = evaluate(model, &split.test, threads);
     let mut state = State { step: 0, epoch: 0, test_acc: test0, val_acc: val0, train_loss: loss0, train_flops: 0.0 };
-    let mut checkpoints = vec![write_checkpoint(cfg, &train.name, &model, &state)?];
+    let mut checkpoints = vec![write_checkpoint(cfg, &train.name, model, &state)?];
     let log_path = cfg.out.join("log.csv");
     let mut log = String::from(LOG_HEADER);
 
@@ -291,11 +316,11 @@ fn train_on(
             let fraction = if dst_active { schedule.fraction(state.step + 1) } else { None };
             let rigl = fraction.is_some() && cfg.method == Method::Rigl;
             epoch_lr = lr.lr(state.step);
-            let (loss, c) = train_step(&mut model, &x, &y, train.classes, &sgd, epoch_lr as f32, rigl, threads);
+            let (loss, c) = train_step(model, &x, &y, train.classes, &sgd, epoch_lr as f32, rigl, threads);
             // Forward + backward is 3× the forward's multiply-adds, 2 FLOPs each.
-            state.train_flops += 6.0 * model.forward_macs() as f64 * batch as f64;
+            state.train_flops += 6.0 * model.macs() as f64 * batch as f64;
             if let Some(fraction) = fraction {
-                for l in model.linears_mut() {
+                for l in model.layers_mut() {
                     if rigl && l.is_sparse() {
                         // The dense gradient RigL needs on update steps: one extra dense GEMM.
                         state.train_flops += 2.0 * (l.inputs * l.outputs * batch) as f64;
@@ -317,8 +342,8 @@ fn train_on(
         state.epoch = epoch;
         state.train_loss = loss_sum / train.len() as f64;
         let train_acc = correct as f64 / train.len() as f64;
-        state.val_acc = evaluate(&mut model, &split.val, threads).1;
-        state.test_acc = evaluate(&mut model, &split.test, threads).1;
+        state.val_acc = evaluate(model, &split.val, threads).1;
+        state.test_acc = evaluate(model, &split.test, threads).1;
         let _ = writeln!(
             log,
             "{epoch},{},{epoch_lr},{},{train_acc},{},{},{:.0}",
@@ -328,7 +353,7 @@ fn train_on(
             .map_err(|source| TrainError::Io { path: log_path.clone(), source })?;
         let due = cfg.checkpoint_every > 0 && epoch % cfg.checkpoint_every == 0;
         if due || epoch == cfg.epochs {
-            checkpoints.push(write_checkpoint(cfg, &train.name, &model, &state)?);
+            checkpoints.push(write_checkpoint(cfg, &train.name, model, &state)?);
         }
     }
     Ok(TrainSummary {
