@@ -142,6 +142,24 @@ fn same_seed_on_one_thread_gives_bit_identical_checkpoints() {
 }
 
 #[test]
+fn cnn_with_rigl_is_bit_identical_for_a_seed() {
+    let run = |dir: &Path| {
+        let cfg = TrainConfig {
+            model: maskspec::train::ModelKind::Cnn,
+            conv_channels: vec![4, 8],
+            epochs: 2,
+            ..tiny(Family::Doped, Method::Rigl, dir, 5)
+        };
+        train_run(&cfg, None).unwrap()
+    };
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (ra, rb) = (run(a.path()), run(b.path()));
+    for (pa, pb) in ra.checkpoints.iter().zip(&rb.checkpoints) {
+        assert!(data_section(pa) == data_section(pb), "{pa:?}: tensor bytes differ");
+    }
+}
+
+#[test]
 fn bad_options_are_errors_not_panics() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = tiny(Family::Wide, Method::Static, dir.path(), 0);
