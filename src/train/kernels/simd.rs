@@ -31,34 +31,20 @@ impl MulAdd for Separate {
     }
 }
 
-/// `out[:] = Σ_n values[pos(n)] · src[idx[n], b0..b0+out.len()]` over rows of `src`
-/// (`[_, batch]`), where `pos(n)` is `pos[n]` when given, else `n`.
-pub(super) type GatherFn = fn(&[u32], &[f32], Option<&[u32]>, &[f32], usize, usize, &mut [f32]);
+/// `out[:] = Σ_n values[n] · src[idx[n], b0..b0+out.len()]` over rows of `src` (`[_, batch]`).
+pub(super) type GatherFn = fn(&[u32], &[f32], &[f32], usize, usize, &mut [f32]);
 /// `out[n] = dy_row · x[idx[n], :]`.
 pub(super) type DotFn = fn(&[u32], &[f32], &[f32], usize, &mut [f32]);
 
 #[inline(always)]
-fn gather<A: MulAdd>(
-    idx: &[u32],
-    values: &[f32],
-    pos: Option<&[u32]>,
-    src: &[f32],
-    batch: usize,
-    window: usize,
-    out: &mut [f32],
-) {
-    let value = |n: usize| match pos {
-        Some(p) => values[p[n] as usize],
-        None => values[n],
-    };
+fn gather<A: MulAdd>(idx: &[u32], values: &[f32], src: &[f32], batch: usize, window: usize, out: &mut [f32]) {
     let mut off = 0;
     while off < out.len() {
         let len = CHUNK.min(out.len() - off);
         let b0 = window + off;
         let mut acc = [0f32; CHUNK];
         if len == CHUNK {
-            for (n, &i) in idx.iter().enumerate() {
-                let v = value(n);
+            for (&i, &v) in idx.iter().zip(values) {
                 let start = i as usize * batch + b0;
                 let s: &[f32; CHUNK] = src[start..start + CHUNK].try_into().expect("a CHUNK-long slice");
                 for (a, &s) in acc.iter_mut().zip(s) {
@@ -66,8 +52,7 @@ fn gather<A: MulAdd>(
                 }
             }
         } else {
-            for (n, &i) in idx.iter().enumerate() {
-                let v = value(n);
+            for (&i, &v) in idx.iter().zip(values) {
                 let start = i as usize * batch + b0;
                 for (a, &s) in acc[..len].iter_mut().zip(&src[start..start + len]) {
                     *a = A::mul_add(v, s, *a);
@@ -133,16 +118,8 @@ fn finish<A: MulAdd>(acc: &[f32; LANES], dy_tail: &[f32], x_tail: &[f32]) -> f32
     acc[0] + tail
 }
 
-pub(super) fn gather_portable(
-    idx: &[u32],
-    values: &[f32],
-    pos: Option<&[u32]>,
-    src: &[f32],
-    batch: usize,
-    window: usize,
-    out: &mut [f32],
-) {
-    gather::<Separate>(idx, values, pos, src, batch, window, out)
+pub(super) fn gather_portable(idx: &[u32], values: &[f32], src: &[f32], batch: usize, window: usize, out: &mut [f32]) {
+    gather::<Separate>(idx, values, src, batch, window, out)
 }
 
 pub(super) fn dot_portable(idx: &[u32], dy_row: &[f32], x: &[f32], batch: usize, out: &mut [f32]) {
@@ -154,16 +131,8 @@ mod x86 {
     use super::*;
 
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn gather_avx2(
-        idx: &[u32],
-        values: &[f32],
-        pos: Option<&[u32]>,
-        src: &[f32],
-        batch: usize,
-        window: usize,
-        out: &mut [f32],
-    ) {
-        gather::<Fused>(idx, values, pos, src, batch, window, out)
+    unsafe fn gather_avx2(idx: &[u32], values: &[f32], src: &[f32], batch: usize, window: usize, out: &mut [f32]) {
+        gather::<Fused>(idx, values, src, batch, window, out)
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -171,17 +140,9 @@ mod x86 {
         dot::<Fused>(idx, dy_row, x, batch, out)
     }
 
-    pub(super) fn gather_fma(
-        idx: &[u32],
-        values: &[f32],
-        pos: Option<&[u32]>,
-        src: &[f32],
-        batch: usize,
-        window: usize,
-        out: &mut [f32],
-    ) {
+    pub(super) fn gather_fma(idx: &[u32], values: &[f32], src: &[f32], batch: usize, window: usize, out: &mut [f32]) {
         // SAFETY: only handed out by `gather_rows` after detecting AVX2 and FMA.
-        unsafe { gather_avx2(idx, values, pos, src, batch, window, out) }
+        unsafe { gather_avx2(idx, values, src, batch, window, out) }
     }
 
     pub(super) fn dot_fma(idx: &[u32], dy_row: &[f32], x: &[f32], batch: usize, out: &mut [f32]) {
