@@ -1,0 +1,198 @@
+//! The small CNN: conv3×3(pad 1)–BatchNorm–ReLU–maxpool2 stages, global average pooling and a
+//! linear classifier. Every convolution is a Sparse-IFT block over im2col patches, so the
+//! families, layouts, DST and kernels are the MLP's. (Sparse Parallel's branches share the
+//! stage's normalization after their sum here.)
+
+use super::conv::{col2im, im2col, BatchNorm, ConvGeometry, MaxPool};
+use super::model::{relu_backward, relu_in_place, Block, Linear, Network};
+use super::optim::Sgd;
+use super::sift::{self, BlockPlan, DenseLayer, Family};
+use super::TrainError;
+
+/// The dense CNN a family transforms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CnnShape {
+    /// `(channels, height, width)` of the input images.
+    pub image: (usize, usize, usize),
+    /// Output channels of each conv stage (each halves the spatial size).
+    pub channels: Vec<usize>,
+    pub classes: usize,
+}
+
+impl CnnShape {
+    fn dense_layers(&self, channels: &[usize]) -> Vec<DenseLayer> {
+        let mut layers = Vec::new();
+        let mut inputs = self.image.0;
+        for (i, &c) in channels.iter().enumerate() {
+            layers.push(DenseLayer { name: format!("conv{}", i + 1), kernel: 3, inputs, outputs: c });
+            inputs = c;
+        }
+        layers.push(DenseLayer { name: "fc".into(), kernel: 1, inputs, outputs: self.classes });
+        layers
+    }
+
+    /// SPEC §7 for the CNN: every conv and the classifier replaced by `family`, iso-FLOP.
+    pub fn plan(&self, family: Family, sparsity: f64) -> Result<Vec<BlockPlan>, TrainError> {
+        let (_, h, w) = self.image;
+        let scale = 1usize.checked_shl(self.channels.len() as u32).unwrap_or(usize::MAX);
+        if self.channels.is_empty() || self.channels.contains(&0) || h % scale != 0 || w % scale != 0 {
+            return Err(TrainError::Config(format!(
+                "a CNN with {} stages needs {}×{} images divisible by {scale} and nonzero channels",
+                self.channels.len(),
+                h,
+                w
+            )));
+        }
+        let factor = sift::wide_factor(sparsity);
+        let wide: Vec<usize> = self.channels.iter().map(|&c| sift::widen(c, factor)).collect();
+        sift::plan_layers(&self.dense_layers(&self.channels), &self.dense_layers(&wide), family, sparsity)
+    }
+}
+
+/// One conv–BN–ReLU–pool stage and what its backward needs from the forward.
+#[derive(Debug, Clone)]
+pub struct ConvStage {
+    pub geometry: ConvGeometry,
+    pub conv: Block,
+    pub norm: BatchNorm,
+    pool: MaxPool,
+    cols: Vec<f32>,
+    normalized: Vec<f32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cnn {
+    pub stages: Vec<ConvStage>,
+    pub classifier: Block,
+    image: (usize, usize, usize),
+    /// Spatial positions per sample after the last stage (global average pooling's divisor).
+    final_positions: usize,
+}
+
+impl Cnn {
+    /// Weights and masks for `plan` (from [`CnnShape::plan`]), seeded.
+    pub fn build(shape: &CnnShape, plan: &[BlockPlan], seed: u64) -> Cnn {
+        let mut blocks = sift::build(plan, seed).blocks;
+        let classifier = blocks.pop().expect("a plan has its classifier");
+        let (mut channels, mut h, mut w) = shape.image;
+        let stages = blocks
+            .into_iter()
+            .map(|conv| {
+                let geometry = ConvGeometry { channels, height: h, width: w, kernel: 3, stride: 1, padding: 1 };
+                channels = conv.linears()[conv.linears().len() - 1].outputs;
+                (h, w) = (h / 2, w / 2);
+                ConvStage {
+                    geometry,
+                    conv,
+                    norm: BatchNorm::new(channels),
+                    pool: MaxPool::default(),
+                    cols: Vec::new(),
+                    normalized: Vec::new(),
+                }
+            })
+            .collect();
+        Cnn { stages, classifier, image: shape.image, final_positions: h * w }
+    }
+}
+
+impl Network for Cnn {
+    fn logits(&mut self, x: &[f32], batch: usize, training: bool, threads: usize) -> Vec<f32> {
+        // Feature-major `[c·h·w, batch]` → `[c, batch·h·w]`.
+        let (c0, h0, w0) = self.image;
+        let hw = h0 * w0;
+        let mut act = vec![0f32; x.len()];
+        for c in 0..c0 {
+            for p in 0..hw {
+                for b in 0..batch {
+                    act[c * batch * hw + b * hw + p] = x[(c * hw + p) * batch + b];
+                }
+            }
+        }
+        for stage in &mut self.stages {
+            let g = stage.geometry;
+            im2col(&g, &act, batch, &mut stage.cols);
+            let n = batch * g.out_height() * g.out_width();
+            let mut z = Vec::new();
+            stage.conv.forward(&stage.cols, n, &mut z, threads);
+            stage.norm.forward(&z, training, &mut stage.normalized);
+            let mut a = stage.normalized.clone();
+            relu_in_place(&mut a);
+            let channels = stage.norm.gamma.len();
+            stage.pool.forward(&a, channels, batch, g.out_height(), g.out_width(), &mut act);
+        }
+        // Global average pooling → `[channels, batch]`.
+        let positions = self.final_positions;
+        let channels = act.len() / (batch * positions);
+        let pooled: Vec<f32> = (0..channels * batch)
+            .map(|cb| act[cb * positions..(cb + 1) * positions].iter().sum::<f32>() / positions as f32)
+            .collect();
+        let mut logits = Vec::new();
+        self.classifier.forward(&pooled, batch, &mut logits, threads);
+        logits
+    }
+
+    fn backprop(&mut self, dlogits: &[f32], batch: usize, dense_grad: bool, threads: usize) {
+        let mut dpooled = Vec::new();
+        self.classifier.backward(dlogits, batch, Some(&mut dpooled), dense_grad, threads);
+        let positions = self.final_positions;
+        let mut d: Vec<f32> =
+            dpooled.iter().flat_map(|&g| std::iter::repeat_n(g / positions as f32, positions)).collect();
+        for (i, stage) in self.stages.iter_mut().enumerate().rev() {
+            let g = stage.geometry;
+            let n = batch * g.out_height() * g.out_width();
+            let mut dact = Vec::new();
+            stage.pool.backward(&d, &mut dact);
+            relu_backward(&mut dact, &stage.normalized);
+            let mut dz = Vec::new();
+            stage.norm.backward(&dact, &mut dz);
+            if i == 0 {
+                stage.conv.backward(&dz, n, None, dense_grad, threads);
+            } else {
+                let mut dcols = Vec::new();
+                stage.conv.backward(&dz, n, Some(&mut dcols), dense_grad, threads);
+                col2im(&g, &dcols, batch, &mut d);
+            }
+        }
+    }
+
+    fn layers(&self) -> Vec<&Linear> {
+        self.stages.iter().flat_map(|s| s.conv.linears()).chain(self.classifier.linears()).collect()
+    }
+
+    fn layers_mut(&mut self) -> Vec<&mut Linear> {
+        self.stages.iter_mut().flat_map(|s| s.conv.linears_mut()).chain(self.classifier.linears_mut()).collect()
+    }
+
+    fn macs(&self) -> usize {
+        let conv: usize = self
+            .stages
+            .iter()
+            .map(|s| {
+                let positions = s.geometry.out_height() * s.geometry.out_width();
+                s.conv.linears().iter().map(|l| l.macs()).sum::<usize>() * positions
+            })
+            .sum();
+        conv + self.classifier.linears().iter().map(|l| l.macs()).sum::<usize>()
+    }
+
+    fn sgd_step(&mut self, sgd: &Sgd, lr: f32) {
+        for l in self.layers_mut() {
+            l.sgd_step(sgd, lr);
+        }
+        for s in &mut self.stages {
+            s.norm.sgd_step(sgd, lr);
+        }
+    }
+
+    fn extra_tensors(&self) -> Vec<(String, Vec<f32>)> {
+        let mut out = Vec::new();
+        for (i, s) in self.stages.iter().enumerate() {
+            let prefix = format!("conv{}.bn", i + 1);
+            out.push((format!("{prefix}.weight"), s.norm.gamma.clone()));
+            out.push((format!("{prefix}.bias"), s.norm.beta.clone()));
+            out.push((format!("{prefix}.running_mean"), s.norm.running_mean.clone()));
+            out.push((format!("{prefix}.running_var"), s.norm.running_var.clone()));
+        }
+        out
+    }
+}

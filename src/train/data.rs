@@ -1,0 +1,394 @@
+//! Training data: the embedded digits (`data/digits.csv.gz`, see data/README.md) and a seeded
+//! stratified split. Samples are stored sample-major; a batch is gathered feature-major for
+//! the kernels.
+
+use super::TrainError;
+use flate2::read::GzDecoder;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+const DIGITS_GZ: &[u8] = include_bytes!("../../data/digits.csv.gz");
+const DIGITS_NAME: &str = "digits";
+
+/// A labelled data set, sample-major `x` (`[n, features]`), inputs scaled to [0, 1].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    pub name: String,
+    pub features: usize,
+    /// `(channels, height, width)` of a sample: `features` in channel-major image order.
+    pub image: (usize, usize, usize),
+    pub classes: usize,
+    pub x: Vec<f32>,
+    pub y: Vec<u8>,
+}
+
+impl Dataset {
+    pub fn len(&self) -> usize {
+        self.y.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.y.is_empty()
+    }
+
+    fn subset(&self, indices: &[usize]) -> Dataset {
+        let mut x = Vec::with_capacity(indices.len() * self.features);
+        for &i in indices {
+            x.extend_from_slice(&self.x[i * self.features..(i + 1) * self.features]);
+        }
+        Dataset {
+            name: self.name.clone(),
+            features: self.features,
+            image: self.image,
+            classes: self.classes,
+            x,
+            y: indices.iter().map(|&i| self.y[i]).collect(),
+        }
+    }
+
+    /// The samples `indices` as a feature-major `[features, batch]` block, and their labels.
+    pub fn gather(&self, indices: &[usize], x: &mut Vec<f32>, y: &mut Vec<u8>) {
+        let batch = indices.len();
+        x.clear();
+        x.resize(self.features * batch, 0.0);
+        y.clear();
+        for (b, &i) in indices.iter().enumerate() {
+            let sample = &self.x[i * self.features..(i + 1) * self.features];
+            for (f, &v) in sample.iter().enumerate() {
+                x[f * batch + b] = v;
+            }
+            y.push(self.y[i]);
+        }
+    }
+}
+
+/// The 1,797 8×8 digits built into the binary: 64 pixels 0..16 (scaled to [0, 1]), 10 classes.
+pub fn digits() -> Result<Dataset, TrainError> {
+    let bad = |reason: String| TrainError::Data { name: DIGITS_NAME.into(), reason };
+    let mut text = String::new();
+    GzDecoder::new(DIGITS_GZ).read_to_string(&mut text).map_err(|e| bad(format!("cannot decompress: {e}")))?;
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for (line_no, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields.len() != 65 {
+            return Err(bad(format!("line {} has {} fields, expected 65", line_no + 1, fields.len())));
+        }
+        for f in &fields[..64] {
+            let v: u8 = f.trim().parse().map_err(|_| bad(format!("line {}: pixel {f:?} is not 0..16", line_no + 1)))?;
+            x.push(f32::from(v) / 16.0);
+        }
+        let label: u8 = fields[64].trim().parse().map_err(|_| bad(format!("line {}: bad label", line_no + 1)))?;
+        if label > 9 {
+            return Err(bad(format!("line {}: label {label} is not 0..9", line_no + 1)));
+        }
+        y.push(label);
+    }
+    Ok(Dataset { name: DIGITS_NAME.into(), features: 64, image: (1, 8, 8), classes: 10, x, y })
+}
+
+/// Which data set a run trains on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DatasetKind {
+    /// The 1,797 8×8 digits built into the binary (split by `--test-fraction`).
+    Digits,
+    /// MNIST or Fashion-MNIST IDX files (raw or .gz) in `--data DIR`.
+    Mnist,
+    /// CIFAR-10 binary batches (`data_batch_1..5.bin`, `test_batch.bin`) in `--data DIR`.
+    Cifar10,
+    /// CIFAR-100 binary files (`train.bin`, `test.bin`, fine labels) in `--data DIR`.
+    Cifar100,
+}
+
+/// Reads `dir/name`, or `dir/name.gz` decompressed.
+fn read_maybe_gz(dir: &Path, name: &str) -> Result<(PathBuf, Vec<u8>), TrainError> {
+    let io = |path: PathBuf| move |source| TrainError::Io { path, source };
+    let raw = dir.join(name);
+    if raw.is_file() {
+        return std::fs::read(&raw).map(|b| (raw.clone(), b)).map_err(io(raw));
+    }
+    let gz = dir.join(format!("{name}.gz"));
+    let file = std::fs::File::open(&gz).map_err(|_| TrainError::Data {
+        name: dir.display().to_string(),
+        reason: format!("neither {name} nor {name}.gz is there; point --data at the directory holding them"),
+    })?;
+    let mut bytes = Vec::new();
+    GzDecoder::new(file).read_to_end(&mut bytes).map_err(io(gz.clone()))?;
+    Ok((gz, bytes))
+}
+
+/// An IDX file (big-endian header: 0, 0, type 0x08 = u8, rank, then one u32 per dimension):
+/// its dimensions and data.
+fn parse_idx(path: &Path, bytes: &[u8], rank: u8) -> Result<(Vec<usize>, Vec<u8>), TrainError> {
+    let bad = |reason: String| TrainError::Data { name: path.display().to_string(), reason };
+    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 || bytes[3] != rank {
+        return Err(bad(format!("is not a rank-{rank} unsigned-byte IDX file (bad magic number)")));
+    }
+    let header = 4 + 4 * rank as usize;
+    if bytes.len() < header {
+        return Err(bad("is truncated inside its header".into()));
+    }
+    let dims: Vec<usize> =
+        bytes[4..header].chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
+    let expected = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    if expected != Some(bytes.len() - header) {
+        return Err(bad(format!("holds {} data bytes but its header says {dims:?}", bytes.len() - header)));
+    }
+    Ok((dims, bytes[header..].to_vec()))
+}
+
+fn idx_pair(dir: &Path, images: &str, labels: &str) -> Result<Dataset, TrainError> {
+    let (ipath, ibytes) = read_maybe_gz(dir, images)?;
+    let (lpath, lbytes) = read_maybe_gz(dir, labels)?;
+    let (idims, pixels) = parse_idx(&ipath, &ibytes, 3)?;
+    let (ldims, y) = parse_idx(&lpath, &lbytes, 1)?;
+    if idims[0] != ldims[0] {
+        return Err(TrainError::Data {
+            name: lpath.display().to_string(),
+            reason: format!("has {} labels for {} images in {}", ldims[0], idims[0], ipath.display()),
+        });
+    }
+    if let Some(&label) = y.iter().find(|&&l| l > 9) {
+        return Err(TrainError::Data {
+            name: lpath.display().to_string(),
+            reason: format!("label {label} is not 0..9"),
+        });
+    }
+    Ok(Dataset {
+        name: "mnist".into(),
+        features: idims[1] * idims[2],
+        image: (1, idims[1], idims[2]),
+        classes: 10,
+        x: pixels.iter().map(|&p| f32::from(p) / 255.0).collect(),
+        y,
+    })
+}
+
+/// CIFAR binary records: `label_bytes` label bytes (the last is the class) then 3,072 pixels.
+fn cifar_files(
+    dir: &Path,
+    files: &[&str],
+    label_bytes: usize,
+    classes: usize,
+    name: &str,
+) -> Result<Dataset, TrainError> {
+    const PIXELS: usize = 3 * 32 * 32;
+    let record = label_bytes + PIXELS;
+    let mut data =
+        Dataset { name: name.into(), features: PIXELS, image: (3, 32, 32), classes, x: Vec::new(), y: Vec::new() };
+    for file in files {
+        let (path, bytes) = read_maybe_gz(dir, file)?;
+        let bad = |reason: String| TrainError::Data { name: path.display().to_string(), reason };
+        if bytes.is_empty() || bytes.len() % record != 0 {
+            return Err(bad(format!("is {} bytes, not a whole number of {record}-byte records", bytes.len())));
+        }
+        for r in bytes.chunks_exact(record) {
+            let label = r[label_bytes - 1];
+            if usize::from(label) >= classes {
+                return Err(bad(format!("label {label} is not below {classes}")));
+            }
+            data.y.push(label);
+            data.x.extend(r[label_bytes..].iter().map(|&p| f32::from(p) / 255.0));
+        }
+    }
+    Ok(data)
+}
+
+/// The run's train / validation / test parts. The digits are split by `test_fraction` and
+/// `val_fraction`; MNIST and CIFAR keep their own test set and hold `val_fraction` of their
+/// training set out, stratified, for validation.
+pub fn load(
+    kind: DatasetKind,
+    path: Option<&Path>,
+    test_fraction: f64,
+    val_fraction: f64,
+    seed: u64,
+) -> Result<Split, TrainError> {
+    let dir = || {
+        path.ok_or_else(|| TrainError::Config(format!("--dataset {kind:?} needs --data DIR (only digits is built in)")))
+    };
+    let (train, test) = match kind {
+        DatasetKind::Digits => return Ok(stratified_split(&digits()?, test_fraction, val_fraction, seed)),
+        DatasetKind::Mnist => {
+            let d = dir()?;
+            (
+                idx_pair(d, "train-images-idx3-ubyte", "train-labels-idx1-ubyte")?,
+                idx_pair(d, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?,
+            )
+        }
+        DatasetKind::Cifar10 => {
+            let d = dir()?;
+            let batches =
+                ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"];
+            (cifar_files(d, &batches, 1, 10, "cifar10")?, cifar_files(d, &["test_batch.bin"], 1, 10, "cifar10")?)
+        }
+        DatasetKind::Cifar100 => {
+            let d = dir()?;
+            (cifar_files(d, &["train.bin"], 2, 100, "cifar100")?, cifar_files(d, &["test.bin"], 2, 100, "cifar100")?)
+        }
+    };
+    let parts = stratified_split(&train, 0.0, val_fraction, seed);
+    Ok(Split { train: parts.train, val: parts.val, test })
+}
+
+/// Train / validation / test parts of one data set.
+#[derive(Debug, Clone)]
+pub struct Split {
+    pub train: Dataset,
+    pub val: Dataset,
+    pub test: Dataset,
+}
+
+/// Stratified by class: each class's samples are shuffled with `seed` and cut in the given
+/// fractions (rounded per class), so every part keeps the class proportions.
+pub fn stratified_split(data: &Dataset, test_fraction: f64, val_fraction: f64, seed: u64) -> Split {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (mut train, mut val, mut test) = (Vec::new(), Vec::new(), Vec::new());
+    for class in 0..data.classes {
+        let mut members: Vec<usize> = (0..data.len()).filter(|&i| usize::from(data.y[i]) == class).collect();
+        members.shuffle(&mut rng);
+        let n = members.len() as f64;
+        let n_test = (n * test_fraction).round() as usize;
+        let n_val = (n * val_fraction).round() as usize;
+        test.extend_from_slice(&members[..n_test]);
+        val.extend_from_slice(&members[n_test..n_test + n_val]);
+        train.extend_from_slice(&members[n_test + n_val..]);
+    }
+    // Sorted so a part's order does not depend on class order; training shuffles anyway.
+    for part in [&mut train, &mut val, &mut test] {
+        part.sort_unstable();
+    }
+    Split { train: data.subset(&train), val: data.subset(&val), test: data.subset(&test) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_are_complete_and_balanced() {
+        let d = digits().unwrap();
+        assert_eq!(d.len(), 1797);
+        assert_eq!(d.x.len(), 1797 * 64);
+        assert!(d.x.iter().all(|&v| (0.0..=1.0).contains(&v)));
+        for class in 0..10u8 {
+            let n = d.y.iter().filter(|&&y| y == class).count();
+            assert!((170..=190).contains(&n), "class {class} has {n} samples");
+        }
+    }
+
+    #[test]
+    fn split_is_stratified_disjoint_and_seeded() {
+        let d = digits().unwrap();
+        let s = stratified_split(&d, 0.2, 0.1, 3);
+        assert_eq!(s.train.len() + s.val.len() + s.test.len(), d.len());
+        for class in 0..10u8 {
+            let total = d.y.iter().filter(|&&y| y == class).count() as f64;
+            let in_test = s.test.y.iter().filter(|&&y| y == class).count() as f64;
+            assert!((in_test - 0.2 * total).abs() <= 0.5 + 1e-9);
+        }
+        // Disjoint: every sample (pixels + label) appears in exactly one part as often as in the whole.
+        let key = |ds: &Dataset, i: usize| {
+            (ds.x[i * 64..(i + 1) * 64].iter().map(|v| v.to_bits()).collect::<Vec<_>>(), ds.y[i])
+        };
+        let mut all: Vec<_> = (0..d.len()).map(|i| key(&d, i)).collect();
+        let mut parts: Vec<_> =
+            [&s.train, &s.val, &s.test].iter().flat_map(|p| (0..p.len()).map(|i| key(p, i))).collect();
+        all.sort();
+        parts.sort();
+        assert_eq!(all, parts);
+        let again = stratified_split(&d, 0.2, 0.1, 3);
+        assert_eq!(again.test, s.test);
+        let other = stratified_split(&d, 0.2, 0.1, 4);
+        assert_ne!(other.test, s.test);
+    }
+
+    fn idx(rank: u8, dims: &[u32], data: &[u8]) -> Vec<u8> {
+        let mut b = vec![0, 0, 8, rank];
+        for d in dims {
+            b.extend(d.to_be_bytes());
+        }
+        b.extend_from_slice(data);
+        b
+    }
+
+    fn gz(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn reads_tiny_mnist_idx_raw_and_gz() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // 4 training images of 2×3 with labels 0,1,0,1; 2 test images.
+        let pixels: Vec<u8> = (0..24).map(|i| (i * 10) as u8).collect();
+        std::fs::write(d.join("train-images-idx3-ubyte"), idx(3, &[4, 2, 3], &pixels)).unwrap();
+        std::fs::write(d.join("train-labels-idx1-ubyte.gz"), gz(&idx(1, &[4], &[0, 1, 0, 1]))).unwrap();
+        std::fs::write(d.join("t10k-images-idx3-ubyte.gz"), gz(&idx(3, &[2, 2, 3], &pixels[..12]))).unwrap();
+        std::fs::write(d.join("t10k-labels-idx1-ubyte"), idx(1, &[2], &[1, 0])).unwrap();
+        let split = load(DatasetKind::Mnist, Some(d), 0.2, 0.5, 0).unwrap();
+        assert_eq!(split.test.len(), 2);
+        assert_eq!(split.test.features, 6);
+        assert_eq!(split.test.y, vec![1, 0]);
+        assert_eq!(split.test.x[1], 10.0 / 255.0);
+        assert_eq!((split.train.len(), split.val.len()), (2, 2));
+        // A label file whose header disagrees with its length is an error naming the file.
+        std::fs::write(d.join("t10k-labels-idx1-ubyte"), idx(1, &[3], &[1, 0])).unwrap();
+        let err = load(DatasetKind::Mnist, Some(d), 0.2, 0.5, 0).unwrap_err().to_string();
+        assert!(err.contains("t10k-labels-idx1-ubyte") && err.contains("header"), "{err}");
+        // Missing directory contents say what to do.
+        let empty = tempfile::tempdir().unwrap();
+        let err = load(DatasetKind::Mnist, Some(empty.path()), 0.2, 0.5, 0).unwrap_err().to_string();
+        assert!(err.contains("--data"), "{err}");
+        assert!(load(DatasetKind::Mnist, None, 0.2, 0.5, 0).is_err());
+    }
+
+    #[test]
+    fn reads_tiny_cifar_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let record = |label: &[u8], fill: u8| {
+            let mut r = label.to_vec();
+            r.extend(std::iter::repeat_n(fill, 3072));
+            r
+        };
+        for (i, name) in
+            ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"]
+                .iter()
+                .enumerate()
+        {
+            std::fs::write(d.join(name), [record(&[i as u8], 255), record(&[9], 0)].concat()).unwrap();
+        }
+        std::fs::write(d.join("test_batch.bin"), record(&[3], 51)).unwrap();
+        let split = load(DatasetKind::Cifar10, Some(d), 0.2, 0.0, 0).unwrap();
+        assert_eq!(split.train.len(), 10);
+        assert_eq!(split.test.y, vec![3]);
+        assert_eq!(split.test.x[0], 0.2);
+        assert_eq!(split.train.features, 3072);
+        // CIFAR-100: coarse then fine label; the fine one is the class.
+        std::fs::write(d.join("train.bin"), record(&[1, 42], 0)).unwrap();
+        std::fs::write(d.join("test.bin"), record(&[2, 99], 0)).unwrap();
+        let split = load(DatasetKind::Cifar100, Some(d), 0.2, 0.0, 0).unwrap();
+        assert_eq!((split.train.y.clone(), split.test.y.clone(), split.test.classes), (vec![42], vec![99], 100));
+        // A torn record is an error.
+        std::fs::write(d.join("test_batch.bin"), &record(&[3], 0)[..100]).unwrap();
+        assert!(load(DatasetKind::Cifar10, Some(d), 0.2, 0.0, 0).is_err());
+    }
+
+    #[test]
+    fn gather_is_feature_major() {
+        let d = digits().unwrap();
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        d.gather(&[5, 2], &mut x, &mut y);
+        assert_eq!(y, vec![d.y[5], d.y[2]]);
+        // Feature 3 of the batch: sample 5 then sample 2.
+        assert_eq!(x[3 * 2], d.x[5 * 64 + 3]);
+        assert_eq!(x[3 * 2 + 1], d.x[2 * 64 + 3]);
+    }
+}

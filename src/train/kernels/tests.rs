@@ -1,0 +1,136 @@
+use super::*;
+use proptest::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// A random `[rows, cols]` weight, mask at `density`, `[cols, batch]` input, `[rows, batch]` upstream gradient.
+struct Case {
+    rows: usize,
+    cols: usize,
+    batch: usize,
+    weight: Vec<f32>,
+    mask: Vec<bool>,
+    x: Vec<f32>,
+    dy: Vec<f32>,
+}
+
+fn case(rows: usize, cols: usize, batch: usize, density: f64, seed: u64) -> Case {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut uniform = |n: usize| (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect::<Vec<_>>();
+    let weight = uniform(rows * cols);
+    let x = uniform(cols * batch);
+    let dy = uniform(rows * batch);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+    let mask = (0..rows * cols).map(|_| rng.random_bool(density)).collect();
+    Case { rows, cols, batch, weight, mask, x, dy }
+}
+
+/// The plain dense reference in f64: weights × mask, triple loops.
+fn reference(c: &Case) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let w = |r: usize, j: usize| if c.mask[r * c.cols + j] { c.weight[r * c.cols + j] as f64 } else { 0.0 };
+    let mut y = vec![0.0; c.rows * c.batch];
+    let mut dx = vec![0.0; c.cols * c.batch];
+    let mut dw = vec![0.0; c.rows * c.cols];
+    for r in 0..c.rows {
+        for j in 0..c.cols {
+            for b in 0..c.batch {
+                y[r * c.batch + b] += w(r, j) * c.x[j * c.batch + b] as f64;
+                dx[j * c.batch + b] += w(r, j) * c.dy[r * c.batch + b] as f64;
+                dw[r * c.cols + j] += c.dy[r * c.batch + b] as f64 * c.x[j * c.batch + b] as f64;
+            }
+        }
+    }
+    (y, dx, dw)
+}
+
+/// f32 sums of `terms` products of magnitude ≤ 1: the error bound scales with the length.
+fn assert_close(got: &[f32], want: &[f64], terms: usize, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let tol = 4.0 * f32::EPSILON as f64 * (terms as f64 + 1.0);
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        assert!((g as f64 - w).abs() <= tol, "{what}[{i}]: got {g}, want {w} (tol {tol})");
+    }
+}
+
+fn check(c: &Case, gather: GatherFn, dot: DotFn) {
+    let w = SparseWeights::from_dense_masked(c.rows, c.cols, &c.weight, &c.mask);
+    assert_eq!(w.nnz(), c.mask.iter().filter(|&&m| m).count());
+    let (y_ref, dx_ref, dw_ref) = reference(c);
+    let mut y = vec![f32::NAN; c.rows * c.batch];
+    forward_with(gather, &w, &c.x, c.batch, &mut y);
+    assert_close(&y, &y_ref, c.cols, "forward");
+    let mut dx = vec![f32::NAN; c.cols * c.batch];
+    input_grad_with(gather, &w, &c.dy, c.batch, &mut dx);
+    assert_close(&dx, &dx_ref, c.rows, "input gradient");
+    let mut dw = vec![f32::NAN; w.nnz()];
+    weight_grad_with(dot, &w, &c.dy, &c.x, c.batch, &mut dw);
+    // Only the mask's positions are computed: compare them against the dense gradient there.
+    let dw_ref_masked: Vec<f64> = dw_ref.iter().zip(&c.mask).filter(|(_, &m)| m).map(|(&g, _)| g).collect();
+    assert_close(&dw, &dw_ref_masked, c.batch, "weight gradient");
+}
+
+fn check_dense(c: &Case, threads: usize) {
+    // The dense path on weights × mask must give the same numbers as the sparse reference.
+    let masked: Vec<f32> = c.weight.iter().zip(&c.mask).map(|(&w, &m)| if m { w } else { 0.0 }).collect();
+    let (y_ref, dx_ref, dw_ref) = reference(c);
+    let mut y = vec![f32::NAN; c.rows * c.batch];
+    dense_forward(&masked, c.rows, c.cols, &c.x, c.batch, &mut y, threads);
+    assert_close(&y, &y_ref, c.cols, "dense forward");
+    let mut dx = vec![f32::NAN; c.cols * c.batch];
+    dense_input_grad(&masked, c.rows, c.cols, &c.dy, c.batch, &mut dx, threads);
+    assert_close(&dx, &dx_ref, c.rows, "dense input gradient");
+    let mut dw = vec![f32::NAN; c.rows * c.cols];
+    dense_weight_grad(&c.dy, &c.x, c.rows, c.cols, c.batch, &mut dw, threads);
+    assert_close(&dw, &dw_ref, c.batch, "dense weight gradient");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn sparse_kernels_match_dense_reference(
+        rows in 1usize..40, cols in 1usize..40, batch in 1usize..150, density in 0.0f64..=1.0, seed in any::<u64>()
+    ) {
+        let c = case(rows, cols, batch, density, seed);
+        check(&c, simd::gather_portable, simd::dot_portable);
+        check(&c, simd::gather_rows(), simd::dot_rows());
+        check_dense(&c, 1);
+    }
+}
+
+#[test]
+fn full_chunks_and_remainders_at_bench_like_shape() {
+    // Batch 128 = two full chunks; 130 adds a remainder; both paths and two threads.
+    for batch in [128, 130] {
+        let c = case(64, 96, batch, 0.1, 7);
+        check(&c, simd::gather_portable, simd::dot_portable);
+        check(&c, simd::gather_rows(), simd::dot_rows());
+        check_dense(&c, 2);
+    }
+}
+
+#[test]
+fn batch_tiles_of_wide_layers_match_the_reference() {
+    // 3000 rows of a randomly accessed operand do not fit one tile: the batch is processed in
+    // windows of 64 (the last partial), for the forward (wide input) and Wᵀ·δ (wide output).
+    assert_eq!(batch_tiles(150, 3000), vec![(0, 64), (64, 128), (128, 150)]);
+    assert_eq!(batch_tiles(128, 1024), vec![(0, 128)]);
+    for (rows, cols) in [(40, 3000), (3000, 40)] {
+        let c = case(rows, cols, 150, 0.05, 11);
+        check(&c, simd::gather_portable, simd::dot_portable);
+        check(&c, simd::gather_rows(), simd::dot_rows());
+    }
+}
+
+#[test]
+fn empty_rows_and_columns_give_zeros() {
+    let mut c = case(5, 4, 3, 1.0, 1);
+    c.mask = vec![false; 20];
+    c.mask[6] = true; // row 1, column 2 only
+    check(&c, simd::gather_rows(), simd::dot_rows());
+    let w = SparseWeights::from_dense_masked(5, 4, &c.weight, &c.mask);
+    assert_eq!(w.mask(), c.mask);
+    let dense = w.to_dense();
+    assert_eq!(dense.iter().filter(|&&v| v != 0.0).count(), 1);
+    assert_eq!(dense[6], c.weight[6]);
+}

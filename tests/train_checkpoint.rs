@@ -1,0 +1,175 @@
+//! Checkpoints (SPEC §6): written at initialization, every N epochs and at the end; metadata
+//! keys exactly per SPEC; they analyze as they are (2-D layers with their masks); the CSV log;
+//! the same seed on one thread gives bit-identical checkpoints.
+
+use maskspec::checkpoint::{self, discover_layers, load_layer, LayerFilter};
+use maskspec::train::{train_run, Family, Layout, Method, TrainConfig};
+use std::path::Path;
+
+fn tiny(family: Family, method: Method, out: &Path, seed: u64) -> TrainConfig {
+    TrainConfig {
+        family,
+        method,
+        layout: Layout::Erk,
+        sparsity: 0.75,
+        seed,
+        epochs: 3,
+        checkpoint_every: 2,
+        width: 32,
+        // 81 steps an epoch: the DST update at step 100 happens before T_end (0.75 of 243).
+        batch_size: 16,
+        out: out.to_path_buf(),
+        threads: 1,
+        ..TrainConfig::default()
+    }
+}
+
+const SPEC_KEYS: [&str; 14] = [
+    "dataset",
+    "epoch",
+    "family",
+    "layout",
+    "maskspec_version",
+    "method",
+    "run",
+    "seed",
+    "sparsity",
+    "step",
+    "test_acc",
+    "train_flops",
+    "train_loss",
+    "val_acc",
+];
+
+#[test]
+fn checkpoints_hold_spec_metadata_and_analyzable_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = train_run(&tiny(Family::Doped, Method::Set, dir.path(), 0), None).unwrap();
+    let names: Vec<String> =
+        summary.checkpoints.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, ["epoch_0000.safetensors", "epoch_0002.safetensors", "epoch_0003.safetensors"]);
+
+    let mut previous_flops = -1.0;
+    for (path, epoch) in summary.checkpoints.iter().zip([0usize, 2, 3]) {
+        let source = checkpoint::open(path).unwrap();
+        let meta = source.metadata();
+        let keys: Vec<&str> = meta.keys().map(String::as_str).collect();
+        assert_eq!(keys, SPEC_KEYS);
+        assert_eq!(meta["epoch"], epoch.to_string());
+        assert_eq!(meta["family"], "doped");
+        assert_eq!(meta["method"], "set");
+        assert_eq!(meta["layout"], "erk");
+        assert_eq!(meta["dataset"], "digits");
+        assert_eq!(meta["sparsity"].parse::<f64>().unwrap(), 0.75);
+        for acc in ["test_acc", "val_acc"] {
+            let v: f64 = meta[acc].parse().unwrap();
+            assert!((0.0..=1.0).contains(&v), "{acc} = {v}");
+        }
+        let flops: f64 = meta["train_flops"].parse().unwrap();
+        assert!(flops > previous_flops);
+        previous_flops = flops;
+        if epoch == 0 {
+            assert_eq!(meta["step"], "0");
+            assert_eq!(flops, 0.0);
+        }
+
+        let specs = discover_layers(source.as_ref(), &LayerFilter::default()).unwrap();
+        let layer_names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+        for name in ["fc1.sparse.weight", "fc2.lowrank_u.weight", "fc3.lowrank_v.weight"] {
+            assert!(layer_names.contains(&name), "{name} in {layer_names:?}");
+        }
+        for spec in &specs {
+            assert!(spec.mask.is_some(), "{} has its explicit mask", spec.name);
+            let layer = load_layer(source.as_ref(), spec).unwrap();
+            assert_eq!(layer.shape.len(), 2);
+            assert!(layer.weight.iter().zip(&layer.mask).all(|(&w, &m)| m || w == 0.0));
+        }
+        // fc1.sparse: 64 → 32 at its ERK density; its nonzeros are the mask's.
+        let fc1 = specs.iter().find(|s| s.name == "fc1.sparse.weight").unwrap();
+        let sparse = load_layer(source.as_ref(), fc1).unwrap();
+        assert_eq!(sparse.shape, vec![32, 64]);
+        let nnz = sparse.mask.iter().filter(|&&m| m).count();
+        assert!(nnz > 0 && nnz < 32 * 64);
+    }
+    let final_meta = checkpoint::open(summary.checkpoints.last().unwrap()).unwrap().metadata().clone();
+    assert_eq!(final_meta["test_acc"].parse::<f64>().unwrap(), summary.test_acc);
+
+    let log = std::fs::read_to_string(&summary.log).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines[0], "epoch,step,lr,train_loss,train_acc,val_acc,test_acc,train_flops");
+    assert_eq!(lines.len(), 4);
+    assert!(lines[3].starts_with("3,"));
+}
+
+/// Every tensor's bytes: the file after its 8-byte length and JSON header. (The header's
+/// metadata map is compared as a map: the writer serializes it from a HashMap, whose key order
+/// varies between processes.)
+fn data_section(path: &Path) -> Vec<u8> {
+    let bytes = std::fs::read(path).unwrap();
+    let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    bytes[8 + header..].to_vec()
+}
+
+#[test]
+fn same_seed_on_one_thread_gives_bit_identical_checkpoints() {
+    for (family, method) in
+        [(Family::Wide, Method::Rigl), (Family::Parallel, Method::Set), (Family::Dense, Method::Static)]
+    {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let ra = train_run(&tiny(family, method, a.path(), 7), None).unwrap();
+        let rb = train_run(&tiny(family, method, b.path(), 7), None).unwrap();
+        assert_eq!(ra.checkpoints.len(), rb.checkpoints.len());
+        for (pa, pb) in ra.checkpoints.iter().zip(&rb.checkpoints) {
+            let (a, b) = (data_section(pa), data_section(pb));
+            assert!(a == b, "{family:?} {method:?} {pa:?}: tensor bytes differ");
+            let meta = |p: &Path| checkpoint::open(p).unwrap().metadata().clone();
+            assert_eq!(meta(pa), meta(pb));
+        }
+        assert_eq!(std::fs::read(&ra.log).unwrap(), std::fs::read(&rb.log).unwrap());
+        // DST really ran: the masks at the end differ from the initial ones.
+        let masks = |p: &Path| {
+            let source = checkpoint::open(p).unwrap();
+            let specs = discover_layers(source.as_ref(), &LayerFilter::default()).unwrap();
+            specs.iter().map(|s| load_layer(source.as_ref(), s).unwrap().mask).collect::<Vec<_>>()
+        };
+        let changed = masks(&ra.checkpoints[0]) != masks(ra.checkpoints.last().unwrap());
+        assert_eq!(changed, method != Method::Static, "{family:?} {method:?}");
+        // A different seed gives different weights.
+        let c = tempfile::tempdir().unwrap();
+        let rc = train_run(&tiny(family, method, c.path(), 8), None).unwrap();
+        assert!(data_section(&ra.checkpoints[0]) != data_section(&rc.checkpoints[0]));
+    }
+}
+
+#[test]
+fn cnn_with_rigl_is_bit_identical_for_a_seed() {
+    let run = |dir: &Path| {
+        let cfg = TrainConfig {
+            model: maskspec::train::ModelKind::Cnn,
+            conv_channels: vec![4, 8],
+            epochs: 2,
+            ..tiny(Family::Doped, Method::Rigl, dir, 5)
+        };
+        train_run(&cfg, None).unwrap()
+    };
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (ra, rb) = (run(a.path()), run(b.path()));
+    for (pa, pb) in ra.checkpoints.iter().zip(&rb.checkpoints) {
+        assert!(data_section(pa) == data_section(pb), "{pa:?}: tensor bytes differ");
+    }
+}
+
+#[test]
+fn bad_options_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = tiny(Family::Wide, Method::Static, dir.path(), 0);
+    cfg.sparsity = 1.0;
+    assert!(train_run(&cfg, None).unwrap_err().to_string().contains("--sparsity"));
+    let mut cfg = tiny(Family::Wide, Method::Static, dir.path(), 0);
+    cfg.epochs = 0;
+    assert!(train_run(&cfg, None).is_err());
+    let mut cfg = tiny(Family::Wide, Method::Static, dir.path(), 0);
+    cfg.test_fraction = 0.9;
+    cfg.val_fraction = 0.2;
+    assert!(train_run(&cfg, None).is_err());
+}
