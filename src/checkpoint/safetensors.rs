@@ -3,9 +3,9 @@
 
 use super::{CheckpointError, Dtype, TensorInfo, TensorSource};
 use memmap2::Mmap;
-use safetensors::tensor::{Metadata, TensorView};
+use safetensors::tensor::Metadata;
 use safetensors::SafeTensors;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -128,21 +128,96 @@ impl TensorBytes {
 
 /// Writes a `.safetensors` checkpoint atomically (temporary name, then rename), with
 /// `metadata` as safetensors' string-to-string header map (SPEC §6).
+///
+/// The header is written here rather than by `safetensors::serialize`, which orders tensors
+/// by dtype and takes its metadata from a `HashMap`: here tensors keep the caller's (model)
+/// order and metadata keys are sorted, so the same checkpoint is the same bytes every time.
 pub fn write(
     path: &Path,
     tensors: &[(String, TensorBytes)],
     metadata: &BTreeMap<String, String>,
 ) -> Result<(), CheckpointError> {
-    let views = tensors
-        .iter()
-        .map(|(name, t)| {
-            TensorView::new(t.dtype, t.shape.clone(), &t.data)
-                .map(|v| (name.as_str(), v))
-                .map_err(|e| CheckpointError::tensor(path, name, format!("cannot be written: {e}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let meta: HashMap<String, String> = metadata.clone().into_iter().collect();
-    let bytes = safetensors::serialize(views, Some(meta))
-        .map_err(|e| CheckpointError::malformed(path, FORMAT, e.to_string()))?;
-    crate::atomic::write(path, &bytes).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })
+    let mut header = serde_json::Map::new();
+    if !metadata.is_empty() {
+        header.insert("__metadata__".into(), serde_json::to_value(metadata).expect("strings serialize"));
+    }
+    let mut offset = 0usize;
+    for (name, t) in tensors {
+        let expected = t.shape.iter().product::<usize>() * t.dtype.bitsize() / 8;
+        if expected != t.data.len() || name == "__metadata__" || header.contains_key(name) {
+            let reason = format!(
+                "cannot be written: shape {:?} of {:?} needs {expected} bytes, got {}, or the name is taken",
+                t.shape,
+                t.dtype,
+                t.data.len()
+            );
+            return Err(CheckpointError::tensor(path, name, reason));
+        }
+        let entry =
+            serde_json::json!({ "dtype": t.dtype, "shape": t.shape, "data_offsets": [offset, offset + t.data.len()] });
+        header.insert(name.clone(), entry);
+        offset += t.data.len();
+    }
+    let mut header = serde_json::to_vec(&header).expect("JSON of plain data");
+    // The format pads the header with spaces so the data starts 8-byte aligned.
+    header.resize(header.len().next_multiple_of(8), b' ');
+    crate::atomic::write_with(path, |w| {
+        use std::io::Write;
+        w.write_all(&(header.len() as u64).to_le_bytes())?;
+        w.write_all(&header)?;
+        tensors.iter().try_for_each(|(_, t)| w.write_all(&t.data))
+    })
+    .map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::{discover_layers, load_layer, LayerFilter};
+
+    fn sample() -> (Vec<(String, TensorBytes)>, BTreeMap<String, String>) {
+        let tensors = vec![
+            ("fc2.weight".to_string(), TensorBytes::f32(vec![2, 3], &[1.0, 0.0, -2.5, 0.0, 3.0, 4.0])),
+            ("fc2.weight_mask".to_string(), TensorBytes::mask_u8(vec![2, 3], &[true, false, true, false, true, true])),
+            ("fc10.weight".to_string(), TensorBytes::f64(vec![1, 2], &[0.5, -0.25])),
+        ];
+        let metadata = [("step", "10"), ("run", "r"), ("test_acc", "0.5")].map(|(k, v)| (k.into(), v.into())).into();
+        (tensors, metadata)
+    }
+
+    #[test]
+    fn written_files_read_back_in_model_order_with_their_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.safetensors");
+        let (tensors, metadata) = sample();
+        write(&path, &tensors, &metadata).unwrap();
+        let file = SafetensorsFile::open(&path).unwrap();
+        let names: Vec<&str> = file.tensors().iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["fc2.weight", "fc2.weight_mask", "fc10.weight"]);
+        assert_eq!(file.metadata(), &metadata);
+        let specs = discover_layers(&file, &LayerFilter::default()).unwrap();
+        let layer = load_layer(&file, &specs[0]).unwrap();
+        assert_eq!(layer.weight, [1.0, 0.0, -2.5, 0.0, 3.0, 4.0]);
+        assert_eq!(layer.mask, [true, false, true, false, true, true]);
+        assert_eq!(file.read_f64(2).unwrap(), [0.5, -0.25]);
+    }
+
+    #[test]
+    fn the_same_checkpoint_is_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tensors, metadata) = sample();
+        let (a, b) = (dir.path().join("a.safetensors"), dir.path().join("b.safetensors"));
+        write(&a, &tensors, &metadata).unwrap();
+        write(&b, &tensors, &metadata).unwrap();
+        assert_eq!(std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+    }
+
+    #[test]
+    fn a_tensor_whose_bytes_disagree_with_its_shape_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = vec![("w".to_string(), TensorBytes::f32(vec![3, 3], &[1.0; 4]))];
+        let err = write(&dir.path().join("x.safetensors"), &bad, &BTreeMap::new()).unwrap_err();
+        assert!(err.to_string().contains("tensor 'w'"), "{err}");
+        assert!(!dir.path().join("x.safetensors").exists());
+    }
 }
