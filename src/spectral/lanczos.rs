@@ -539,7 +539,7 @@ enum Side {
 
 /// Error bound on a Ritz value with residual norm `r`: the linear bound `r`, or the quadratic
 /// `r²/gap` when the gap to the rest of the spectrum is known and wider than `r`.
-fn error_bound(residual: f64, gap: f64) -> f64 {
+pub(super) fn error_bound(residual: f64, gap: f64) -> f64 {
     if gap > residual {
         residual.min(residual * residual / gap)
     } else {
