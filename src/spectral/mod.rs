@@ -57,7 +57,7 @@ pub struct SvdParams {
 impl Default for SvdParams {
     fn default() -> Self {
         SvdParams {
-            tolerance: 1e-10,
+            tolerance: 1e-12,
             zero_floor: 1e-3,
             max_matvecs: 20_000,
             dense_threshold: 512,
