@@ -24,8 +24,19 @@ fn lanczos() -> SvdParams {
     SvdParams { dense_threshold: 0, parallel: false, ..SvdParams::default() }
 }
 
+/// The default dispatch: the Gram path on a small side, with its fallbacks.
+fn gram() -> SvdParams {
+    SvdParams { parallel: false, ..SvdParams::default() }
+}
+
 fn dense() -> SvdParams {
-    SvdParams { dense_threshold: usize::MAX, dense_max_entries: usize::MAX, parallel: false, ..SvdParams::default() }
+    SvdParams {
+        dense_threshold: usize::MAX,
+        svd_threshold: usize::MAX,
+        dense_max_entries: usize::MAX,
+        parallel: false,
+        ..SvdParams::default()
+    }
 }
 
 /// 1e-9 relative, or 1e-12 of σ1 for values near zero (the contract).
@@ -101,7 +112,7 @@ proptest! {
     fn both_paths_match_the_oracle((m, n, density, seed) in shape_and_density(), weighted in any::<bool>()) {
         let b = random_sparse(seed, m, n, density);
         let (s1, s2) = oracle_top_two(&b, weighted);
-        for params in [lanczos(), dense()] {
+        for params in [lanczos(), gram(), dense()] {
             let result = top_two(&b, weighted, &params);
             prop_assert!(result.info.converged, "{:?}", result.info);
             prop_assert!(result.sigma1 >= result.sigma2 && result.sigma2 >= 0.0);
@@ -120,10 +131,12 @@ proptest! {
         prop_assume!(base.nnz() > 0);
         let b = block_diagonal(&base, copies);
         let (s1, _) = oracle_top_two(&base, weighted);
-        let result = top_two(&b, weighted, &lanczos());
-        prop_assert!(result.info.converged, "{:?}", result.info);
-        prop_assert!(close(result.sigma1, s1, s1), "σ1 {} vs {}", result.sigma1, s1);
-        prop_assert!(close(result.sigma2, s1, s1), "σ2 {} vs σ1 {} of one copy", result.sigma2, s1);
+        for params in [lanczos(), gram()] {
+            let result = top_two(&b, weighted, &params);
+            prop_assert!(result.info.converged, "{:?}", result.info);
+            prop_assert!(close(result.sigma1, s1, s1), "σ1 {} vs {}", result.sigma1, s1);
+            prop_assert!(close(result.sigma2, s1, s1), "σ2 {} vs σ1 {} of one copy", result.sigma2, s1);
+        }
     }
 
     #[test]
@@ -133,7 +146,7 @@ proptest! {
     ) {
         let b = random_sparse(seed, m, n, density);
         let p = permuted(&b, seed ^ 0x9e37_79b9);
-        for params in [lanczos(), dense()] {
+        for params in [lanczos(), gram(), dense()] {
             let (a, c) = (top_two(&b, weighted, &params), top_two(&p, weighted, &params));
             prop_assert!(close(a.sigma1, c.sigma1, a.sigma1) && close(a.sigma2, c.sigma2, a.sigma1), "{a:?} vs {c:?}");
         }
@@ -165,7 +178,7 @@ fn complete_bipartite_layer_has_zero_sigma2_on_both_paths() {
     let (m, n) = (260, 300);
     let all: Vec<_> = (0..m).flat_map(|r| (0..n).map(move |c| (r, c, 1.0))).collect();
     let b = Csr::from_triplets(m, n, &all);
-    for params in [SvdParams::default(), lanczos(), dense()] {
+    for params in [SvdParams::default(), gram(), lanczos(), dense()] {
         let result = top_two(&b, false, &params);
         assert!(result.info.converged);
         assert!(close(result.sigma1, ((m * n) as f64).sqrt(), 1.0));
@@ -173,15 +186,24 @@ fn complete_bipartite_layer_has_zero_sigma2_on_both_paths() {
     }
 }
 
+/// The default parameters (small side: Gram) and Lanczos on the same layer, with the path
+/// each is expected to take.
+fn default_and_lanczos(side: usize) -> [(SvdParams, Method); 2] {
+    let gram = if side <= SvdParams::default().dense_threshold { Method::Gram } else { Method::Lanczos };
+    [(SvdParams::default(), gram), (SvdParams { dense_threshold: 0, ..SvdParams::default() }, Method::Lanczos)]
+}
+
 #[test]
-fn a_thin_but_huge_layer_takes_the_sparse_path_and_is_exact() {
-    // Smaller side 40 ≤ dense_threshold, but 40 × 200 000 is too big to densify: Lanczos
-    // spans the 40-dimensional side and must land on the exact values.
+fn a_thin_but_huge_layer_never_densifies_and_is_exact() {
+    // 40 × 200 000 is too big to densify: the Gram path works on the 40 × 40 side, Lanczos
+    // spans it, and both must land on the exact values.
     let b = random_sparse(41, 40, 200_000, 0.001);
-    let result = top_two(&b, true, &SvdParams::default());
-    assert_eq!(result.info.method, Method::Lanczos);
     let (s1, s2) = oracle_top_two(&b, true);
-    assert!(close(result.sigma1, s1, s1) && close(result.sigma2, s2, s1), "{result:?} vs {s1}, {s2}");
+    for (params, method) in default_and_lanczos(40) {
+        let result = top_two(&b, true, &params);
+        assert_eq!(result.info.method, method);
+        assert!(close(result.sigma1, s1, s1) && close(result.sigma2, s2, s1), "{result:?} vs {s1}, {s2}");
+    }
 }
 
 #[test]
@@ -190,11 +212,13 @@ fn large_random_layers_match_the_dense_svd() {
         let b = random_sparse(seed, m, n, density);
         for weighted in [false, true] {
             let (s1, s2) = oracle_top_two(&b, weighted);
-            let result = top_two(&b, weighted, &SvdParams::default());
-            assert_eq!(result.info.method, Method::Lanczos);
-            assert!(result.info.converged, "{:?}", result.info);
-            assert!(close(result.sigma1, s1, s1), "{m}x{n} σ1 {} vs {s1}", result.sigma1);
-            assert!(close(result.sigma2, s2, s1), "{m}x{n} σ2 {} vs {s2}", result.sigma2);
+            for (params, method) in default_and_lanczos(m.min(n)) {
+                let result = top_two(&b, weighted, &params);
+                assert_eq!(result.info.method, method);
+                assert!(result.info.converged, "{:?}", result.info);
+                assert!(close(result.sigma1, s1, s1), "{m}x{n} σ1 {} vs {s1}", result.sigma1);
+                assert!(close(result.sigma2, s2, s1), "{m}x{n} σ2 {} vs {s2}", result.sigma2);
+            }
         }
     }
 }
@@ -204,8 +228,13 @@ fn weighted_copies_of_a_large_layer_keep_sigma2_equal_to_sigma1() {
     let base = random_sparse(21, 150, 400, 0.05);
     let (s1, _) = oracle_top_two(&base, true);
     for copies in [2, 3] {
-        let result = top_two(&block_diagonal(&base, copies), true, &SvdParams::default());
-        assert_eq!(result.info.method, Method::Lanczos);
-        assert!(close(result.sigma1, s1, s1) && close(result.sigma2, s1, s1), "{copies} copies: {result:?} vs {s1}");
+        for (params, method) in default_and_lanczos(150 * copies) {
+            let result = top_two(&block_diagonal(&base, copies), true, &params);
+            assert_eq!(result.info.method, method);
+            assert!(
+                close(result.sigma1, s1, s1) && close(result.sigma2, s1, s1),
+                "{copies} copies: {result:?} vs {s1}"
+            );
+        }
     }
 }
