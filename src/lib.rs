@@ -15,4 +15,5 @@ pub mod plot;
 pub mod spectral;
 pub mod stats;
 pub mod sweep;
+pub mod table;
 pub mod train;

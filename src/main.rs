@@ -33,6 +33,8 @@ struct Cli {
 enum Command {
     /// Analyze checkpoints: every SPEC metric for every layer, and per-checkpoint means.
     Analyze(AnalyzeArgs),
+    /// Correlate each metric with accuracy (Pearson, Spearman, Kendall, bootstrap CI, partial on density).
+    Correlate(CorrelateArgs),
     /// Train a Sparse-IFT model on our own sparse kernels and write its checkpoints.
     ///
     /// Writes safetensors checkpoints (weights, NAME_mask, SPEC §6 metadata with test
@@ -103,6 +105,85 @@ struct AnalyzeArgs {
     threads: Option<usize>,
 }
 
+#[derive(Args)]
+struct CorrelateArgs {
+    /// Summary/per-layer CSVs from `analyze`, or checkpoints and directories to analyze.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Correlate this layer's metrics (needs per-layer rows: `analyze --csv` or checkpoints).
+    #[arg(long, value_name = "NAME")]
+    layer: Option<String>,
+    /// Metric column (repeatable; default: every summary field present except density).
+    #[arg(long = "metric", value_name = "F")]
+    metrics: Vec<String>,
+    /// Also correlate within each value of COLUMN (e.g. sparsity, family, method).
+    #[arg(long, value_name = "COLUMN")]
+    by: Option<String>,
+    #[arg(long, default_value = "accuracy", value_name = "COLUMN")]
+    accuracy_column: String,
+    /// The covariate the partial correlation controls for.
+    #[arg(long, default_value = "density", value_name = "COLUMN")]
+    covariate: String,
+    #[arg(long, default_value_t = 2000)]
+    resamples: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Write the table as CSV.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+}
+
+fn missing_column(table: &maskspec::table::Table, name: &str) -> anyhow::Error {
+    anyhow::anyhow!("no column `{name}` in the input; columns: {}", table.names().join(", "))
+}
+
+fn correlate(args: &CorrelateArgs) -> Result<ExitCode> {
+    use maskspec::stats::{correlate, number_labels, render_table, to_csv, Column, CorrelateInput, CorrelateOptions};
+    let (table, failed) = maskspec::table::Table::load(&args.paths, args.layer.as_deref(), &AnalyzeOptions::default())?;
+    let names: Vec<String> = if args.metrics.is_empty() {
+        maskspec::metrics::SUMMARY_FIELDS
+            .iter()
+            .filter(|f| **f != "density" && table.names().iter().any(|n| n == *f))
+            .map(|f| f.to_string())
+            .collect()
+    } else {
+        args.metrics.clone()
+    };
+    let metrics = names
+        .iter()
+        .map(|name| {
+            Ok(Column {
+                name: name.clone(),
+                values: table.column_f64(name).ok_or_else(|| missing_column(&table, name))?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let accuracy =
+        table.column_f64(&args.accuracy_column).ok_or_else(|| missing_column(&table, &args.accuracy_column))?;
+    let density = table.column_f64(&args.covariate).ok_or_else(|| missing_column(&table, &args.covariate))?;
+    let groups = match &args.by {
+        None => None,
+        Some(by) => {
+            let labels = table.column_str(by).ok_or_else(|| missing_column(&table, by))?;
+            let numbers = table.column_f64(by).ok_or_else(|| missing_column(&table, by))?;
+            let numeric = labels.iter().zip(&numbers).all(|(l, n)| l.is_none() || n.is_some());
+            Some(if numeric { number_labels(&numbers) } else { labels })
+        }
+    };
+    let input =
+        CorrelateInput { metrics: &metrics, accuracy: &accuracy, density: Some(&density), groups: groups.as_deref() };
+    let mut options = CorrelateOptions::default();
+    options.bootstrap.resamples = args.resamples;
+    options.bootstrap.seed = args.seed;
+    let rows = correlate(&input, &options)?;
+    print!("{}", render_table(&rows));
+    if let Some(path) = &args.csv {
+        maskspec::atomic::write(path, to_csv(&rows).as_bytes())
+            .with_context(|| format!("{}: cannot write", path.display()))?;
+    }
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
 fn progress_bar() -> ProgressBar {
     let bar = ProgressBar::new(0);
     bar.set_style(
@@ -171,6 +252,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             analyze(&args)
         }
+        Command::Correlate(args) => correlate(&args),
         Command::Train(args) => {
             let summary = maskspec::train::run(&args)?;
             eprintln!(

@@ -1,0 +1,121 @@
+//! A small column table read from CSV (header + rows, empty cell = null): what `correlate`
+//! and `plot` read, whether the input is a CSV written by `analyze` or checkpoints analyzed
+//! on the fly (through the same CSV export, so there is one path from an analysis to a table).
+
+use std::path::PathBuf;
+
+use crate::analyze::{analyze_paths, AnalyzeOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    #[error("{path}: cannot read: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: not a valid CSV: {message}")]
+    Csv { path: PathBuf, message: String },
+    #[error("{path}: its columns differ from the first input's; pass inputs written by the same analyze")]
+    Columns { path: PathBuf },
+    #[error("{path}: analysis failed: {message}")]
+    Analyze { path: PathBuf, message: String },
+    #[error("no `layer` column: --layer needs the per-layer output of `analyze --csv`")]
+    NoLayerColumn,
+    #[error("no input rows")]
+    Empty,
+}
+
+/// Rows of string cells under named columns; `None` is an empty cell.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Table {
+    names: Vec<String>,
+    rows: Vec<Vec<Option<String>>>,
+}
+
+impl Table {
+    pub fn from_csv(bytes: &[u8]) -> Result<Table, String> {
+        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes);
+        let names: Vec<String> = reader.headers().map_err(|e| e.to_string())?.iter().map(str::to_owned).collect();
+        let mut rows = Vec::new();
+        for record in reader.records() {
+            let record = record.map_err(|e| e.to_string())?;
+            rows.push(record.iter().map(|cell| (!cell.is_empty()).then(|| cell.to_owned())).collect());
+        }
+        Ok(Table { names, rows })
+    }
+
+    /// Reads every input (`.csv` as is, anything else analyzed), keeps the rows of `layer`
+    /// when given, and concatenates them. Returns the table and the number of failed inputs.
+    pub fn load(
+        paths: &[PathBuf],
+        layer: Option<&str>,
+        options: &AnalyzeOptions,
+    ) -> Result<(Table, usize), TableError> {
+        let mut table: Option<Table> = None;
+        let mut failed = 0;
+        let (csvs, others): (Vec<&PathBuf>, Vec<&PathBuf>) =
+            paths.iter().partition(|p| p.extension().is_some_and(|e| e == "csv"));
+        let mut parts: Vec<(PathBuf, Table)> = Vec::new();
+        for path in csvs {
+            let bytes = std::fs::read(path).map_err(|source| TableError::Read { path: path.clone(), source })?;
+            let part = Table::from_csv(&bytes).map_err(|message| TableError::Csv { path: path.clone(), message })?;
+            parts.push((path.clone(), part));
+        }
+        if !others.is_empty() {
+            let others: Vec<PathBuf> = others.into_iter().cloned().collect();
+            let analysis = analyze_paths(&others, options, None);
+            for failure in &analysis.failures {
+                eprintln!("error: {}", failure.error);
+            }
+            failed += analysis.failures.len();
+            let bytes = if layer.is_some() {
+                crate::export::layers_csv(&analysis)
+            } else {
+                crate::export::summary_csv(&analysis)
+            };
+            let path = others[0].clone();
+            let part =
+                Table::from_csv(&bytes).map_err(|message| TableError::Analyze { path: path.clone(), message })?;
+            parts.push((path, part));
+        }
+        for (path, part) in parts {
+            match &mut table {
+                None => table = Some(part),
+                Some(t) if t.names == part.names => t.rows.extend(part.rows),
+                Some(_) => return Err(TableError::Columns { path }),
+            }
+        }
+        let mut table = table.ok_or(TableError::Empty)?;
+        if let Some(layer) = layer {
+            let index = table.index(Self::LAYER).ok_or(TableError::NoLayerColumn)?;
+            table.rows.retain(|row| row[index].as_deref() == Some(layer));
+        }
+        Ok((table, failed))
+    }
+
+    const LAYER: &'static str = "layer";
+
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    fn index(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+
+    pub fn column_str(&self, name: &str) -> Option<Vec<Option<String>>> {
+        let index = self.index(name)?;
+        Some(self.rows.iter().map(|row| row[index].clone()).collect())
+    }
+
+    /// Cells that do not parse as numbers are null.
+    pub fn column_f64(&self, name: &str) -> Option<Vec<Option<f64>>> {
+        let index = self.index(name)?;
+        Some(self.rows.iter().map(|row| row[index].as_deref().and_then(|c| c.parse().ok())).collect())
+    }
+}
