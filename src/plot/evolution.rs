@@ -10,7 +10,7 @@ use plotters::prelude::*;
 use super::figure::{
     self, extent, padded, palette, quietest_corner, tick_format, Figure, FAMILY, LABEL, LEGEND, TICK, TICKS, TITLE,
 };
-use super::labels::axis_label;
+use super::labels::{axis_label, axis_symbol};
 use super::PlotError;
 
 /// One checkpoint of a run.
@@ -162,7 +162,11 @@ impl Evolution<'_> {
             .light_line_style(WHITE)
             .bold_line_style(RGBColor(225, 225, 225))
             .x_desc("training step")
-            .y_desc(format!("‖({}, {}) − start‖₂", short(&self.options.x_field), short(&self.options.y_field)))
+            .y_desc(format!(
+                "‖({}, {}) − start‖₂",
+                axis_symbol(&self.options.x_field),
+                axis_symbol(&self.options.y_field)
+            ))
             .label_style((FAMILY, TICK))
             .axis_desc_style((FAMILY, LABEL))
             .x_labels(TICKS)
@@ -176,15 +180,6 @@ impl Evolution<'_> {
             chart.draw_series(curve.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
         }
         Ok(())
-    }
-}
-
-/// The symbol of a field, or its name.
-fn short(field: &str) -> String {
-    let label = axis_label(field);
-    match (label.find('('), label.rfind(')')) {
-        (Some(open), Some(close)) if close > open => label[open + 1..close].to_string(),
-        _ => label,
     }
 }
 

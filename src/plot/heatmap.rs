@@ -9,7 +9,7 @@ use plotters::prelude::*;
 
 use super::figure::{self, extent, padded, tick_format, Figure, FAMILY, LABEL, LEGEND, TICK, TICKS, TITLE};
 use super::interpolate::{LinearInterpolator, Point};
-use super::labels::axis_label;
+use super::labels::{axis_label, axis_symbol};
 use super::pareto::{pareto_front, Better};
 use super::PlotError;
 
@@ -106,7 +106,12 @@ impl Prepared<'_> {
         let (y0, y1) = padded(y_lo, y_hi, 0.04);
         let mut chart = ChartBuilder::on(area)
             .caption(
-                format!("{} over ({}, {})", self.options.z_label, short(&panel.x_field), short(&panel.y_field)),
+                format!(
+                    "{} over ({}, {})",
+                    self.options.z_label,
+                    axis_symbol(&panel.x_field),
+                    axis_symbol(&panel.y_field)
+                ),
                 (FAMILY, TITLE),
             )
             .margin(18)
@@ -202,15 +207,6 @@ impl Prepared<'_> {
         area.draw(&Circle::new((30, point_y), 6, BLACK.stroke_width(2)))?;
         area.draw(&Text::new("checkpoint", (60, point_y - 12), text))?;
         Ok(())
-    }
-}
-
-/// The symbol of a field for titles, or the field name.
-fn short(field: &str) -> String {
-    let label = axis_label(field);
-    match (label.find('('), label.rfind(')')) {
-        (Some(open), Some(close)) if close > open => label[open + 1..close].to_string(),
-        _ => label,
     }
 }
 

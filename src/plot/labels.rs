@@ -22,6 +22,16 @@ pub fn axis_label(field: &str) -> String {
     format!("{field} ({symbol})")
 }
 
+/// The symbol of a field for titles (`Δr_imdb` for `ramanujan_gap_imdb`), or the field name
+/// when it has none.
+pub fn axis_symbol(field: &str) -> String {
+    let label = axis_label(field);
+    match (label.find('('), label.rfind(')')) {
+        (Some(open), Some(close)) if close > open => label[open + 1..close].to_string(),
+        _ => label,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
