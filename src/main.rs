@@ -133,49 +133,19 @@ struct CorrelateArgs {
     csv: Option<PathBuf>,
 }
 
-fn missing_column(table: &maskspec::table::Table, name: &str) -> anyhow::Error {
-    anyhow::anyhow!("no column `{name}` in the input; columns: {}", table.names().join(", "))
-}
-
 fn correlate(args: &CorrelateArgs) -> Result<ExitCode> {
-    use maskspec::stats::{correlate, number_labels, render_table, to_csv, Column, CorrelateInput, CorrelateOptions};
+    use maskspec::stats::{correlate_table, render_table, to_csv, TableCorrelation};
     let (table, failed) = maskspec::table::Table::load(&args.paths, args.layer.as_deref(), &AnalyzeOptions::default())?;
-    let names: Vec<String> = if args.metrics.is_empty() {
-        maskspec::metrics::SUMMARY_FIELDS
-            .iter()
-            .filter(|f| **f != "density" && table.names().iter().any(|n| n == *f))
-            .map(|f| f.to_string())
-            .collect()
-    } else {
-        args.metrics.clone()
+    let mut spec = TableCorrelation {
+        metrics: args.metrics.clone(),
+        accuracy: args.accuracy_column.clone(),
+        covariate: args.covariate.clone(),
+        by: args.by.clone(),
+        ..Default::default()
     };
-    let metrics = names
-        .iter()
-        .map(|name| {
-            Ok(Column {
-                name: name.clone(),
-                values: table.column_f64(name).ok_or_else(|| missing_column(&table, name))?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let accuracy =
-        table.column_f64(&args.accuracy_column).ok_or_else(|| missing_column(&table, &args.accuracy_column))?;
-    let density = table.column_f64(&args.covariate).ok_or_else(|| missing_column(&table, &args.covariate))?;
-    let groups = match &args.by {
-        None => None,
-        Some(by) => {
-            let labels = table.column_str(by).ok_or_else(|| missing_column(&table, by))?;
-            let numbers = table.column_f64(by).ok_or_else(|| missing_column(&table, by))?;
-            let numeric = labels.iter().zip(&numbers).all(|(l, n)| l.is_none() || n.is_some());
-            Some(if numeric { number_labels(&numbers) } else { labels })
-        }
-    };
-    let input =
-        CorrelateInput { metrics: &metrics, accuracy: &accuracy, density: Some(&density), groups: groups.as_deref() };
-    let mut options = CorrelateOptions::default();
-    options.bootstrap.resamples = args.resamples;
-    options.bootstrap.seed = args.seed;
-    let rows = correlate(&input, &options)?;
+    spec.options.bootstrap.resamples = args.resamples;
+    spec.options.bootstrap.seed = args.seed;
+    let rows = correlate_table(&table, &spec)?;
     print!("{}", render_table(&rows));
     if let Some(path) = &args.csv {
         maskspec::atomic::write(path, to_csv(&rows).as_bytes())

@@ -3,15 +3,17 @@
 //! seeded bootstrap interval, grouping, and the partial correlation controlling for density.
 //!
 //! Inputs are plain columns with nulls (`Option<f64>`), so this module does not depend on
-//! how the analysis output was read.
+//! how the analysis output was read; [`correlate_table`] picks them from a [`crate::table::Table`] by name.
 
 mod bootstrap;
 mod correlation;
+mod from_table;
 mod special;
 mod table;
 
 pub use bootstrap::{bootstrap_interval, BootstrapOptions, Interval, Statistic};
 pub use correlation::{average_ranks, complete_pairs, kendall, partial, pearson, spearman, Estimate, NullReason};
+pub use from_table::{correlate_table, TableCorrelation, TableCorrelationError};
 pub use table::{
     correlate, group_indices, number_labels, render_table, to_csv, Column, CorrelateInput, CorrelateOptions,
     CorrelationRow, StatsError, ALL_GROUP,
