@@ -11,6 +11,7 @@ pub mod checkpoint;
 pub mod export;
 pub mod graph;
 pub mod metrics;
+pub mod pipeline;
 pub mod plot;
 pub mod spectral;
 pub mod stats;

@@ -41,6 +41,12 @@ enum Command {
     /// accuracy and the measured training FLOPs) at initialization, every --checkpoint-every
     /// epochs and at the end, and a per-epoch log.csv, into --out.
     Train(maskspec::train::TrainArgs),
+    /// The main job: train a Sparse-IFT sweep, analyze every checkpoint, correlate the spectra
+    /// with accuracy and write a report (report.md, report.html, CSVs, figures).
+    ///
+    /// Without flags: the digits MLP, dense plus the four families at sparsity 0.5, 0.75 and 0.9,
+    /// static and RigL, 3 seeds (75 runs), into maskspec-report/. Run it again to resume.
+    Pipeline(maskspec::pipeline::PipelineArgs),
 }
 
 #[derive(Args)]
@@ -211,6 +217,36 @@ fn analyze(args: &AnalyzeArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(1))
 }
 
+fn pipeline(args: &maskspec::pipeline::PipelineArgs) -> Result<ExitCode> {
+    if args.print_config {
+        print!("{}", maskspec::pipeline::DEFAULT_TOML);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let outcome = maskspec::pipeline::run(args)?;
+    for failure in &outcome.failures {
+        eprintln!("error: run {}: {}", failure.run, failure.error);
+    }
+    let mut done = format!(
+        "{} runs: {} trained, {} analyzed, {} already done",
+        outcome.runs,
+        outcome.trained,
+        outcome.analyzed,
+        outcome.runs.saturating_sub(outcome.trained.max(outcome.analyzed) + outcome.failures.len())
+    );
+    if !outcome.failures.is_empty() {
+        done.push_str(&format!("; {} failed (listed above)", outcome.failures.len()));
+    }
+    if !outcome.missing.is_empty() {
+        done.push_str(&format!("; not finished, left out of the report: {}", outcome.missing.join(", ")));
+    }
+    match &outcome.report {
+        Some(report) => eprintln!("{done}\nreport: {}", report.display()),
+        None => eprintln!("{done}\nshard done; when every shard is, run `maskspec pipeline --merge DIR...`"),
+    }
+    let ok = outcome.failures.is_empty() && outcome.missing.is_empty();
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Analyze(args) => {
@@ -223,6 +259,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             analyze(&args)
         }
         Command::Correlate(args) => correlate(&args),
+        Command::Pipeline(args) => pipeline(&args),
         Command::Train(args) => {
             let summary = maskspec::train::run(&args)?;
             eprintln!(

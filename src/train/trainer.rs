@@ -100,7 +100,7 @@ impl TrainConfig {
         }
     }
 
-    fn validate(&self) -> Result<(), TrainError> {
+    pub fn validate(&self) -> Result<(), TrainError> {
         let bad = |m: String| Err(TrainError::Config(m));
         if self.epochs == 0 {
             return bad("--epochs must be at least 1".into());

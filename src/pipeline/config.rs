@@ -1,0 +1,431 @@
+//! The sweep file (TOML): what to train, how to analyze it and what to plot. Every key is
+//! optional; [`DEFAULT_TOML`] is the default sweep, written out with comments for
+//! `maskspec pipeline --print-config`, and a test keeps it equal to [`SweepConfig::default`].
+
+use std::path::PathBuf;
+
+use clap::ValueEnum;
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::{Convention, SUMMARY_FIELDS};
+use crate::train::data::DatasetKind;
+use crate::train::{Family, Layout, Method, ModelKind, TrainConfig};
+
+/// The default sweep, as `--print-config` prints it.
+pub const DEFAULT_TOML: &str = r#"# maskspec pipeline sweep file. Every key is optional: a key left out takes the value shown.
+
+[data]
+# digits (8×8, built into the binary), mnist (MNIST or Fashion-MNIST IDX files), cifar10, cifar100
+kind = "digits"
+# Directory holding the mnist/cifar files (raw or .gz); not used for digits.
+# path = "/data/fashion-mnist"
+# Fractions of each digit class held out for test and validation (MNIST/CIFAR bring their own test set).
+test_fraction = 0.2
+val_fraction = 0.1
+
+[model]
+# mlp or cnn: the dense network every family transforms (SPEC §7).
+kind = "mlp"
+hidden_layers = 2
+width = 128
+# Output channels of the CNN's conv stages.
+conv_channels = [32, 64]
+
+[training]
+epochs = 30
+# A checkpoint at initialization, every this many epochs and at the end.
+checkpoint_every = 5
+batch_size = 64
+lr = 0.05
+momentum = 0.9
+nesterov = true
+weight_decay = 0.0005
+warmup_epochs = 2
+
+[sweep]
+# The dense baseline, trained once per seed.
+dense = true
+# Sparse-IFT families (SPEC §7): wide, parallel, factorized, doped.
+families = ["wide", "parallel", "factorized", "doped"]
+sparsities = [0.5, 0.75, 0.9]
+# static, set or rigl (SPEC §8).
+methods = ["static", "rigl"]
+# uniform or erk.
+layouts = ["uniform"]
+seeds = [0, 1, 2]
+
+[analysis]
+# iclr2023 or neurips2023 (SPEC §9).
+convention = "iclr2023"
+# The nested regular subgraphs (the *_imdb / *_imsg fields).
+nested = true
+
+[report]
+# Each pair is a heatmap panel: accuracy over (x, y), with the Pareto front.
+heatmaps = [["ramanujan_gap_imdb", "weighted_gap_imsg"], ["ramanujan_gap", "weighted_gap"]]
+# One scatter of accuracy against each metric, coloured by family.
+scatters = ["ramanujan_gap_imdb", "weighted_gap_imsg", "ramanujan_gap", "weighted_gap"]
+# The (x, y) of the evolution plot: each run's path over its checkpoints.
+evolution = ["ramanujan_gap_imdb", "weighted_gap_imsg"]
+# Correlations are also computed within each value of this column.
+correlate_by = "sparsity"
+bootstrap_resamples = 2000
+seed = 0
+"#;
+
+/// What went wrong with a sweep file; each names the key to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: not a valid sweep file: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("sweep file: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SweepConfig {
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    pub training: TrainingConfig,
+    pub sweep: SweepGrid,
+    pub analysis: AnalysisConfig,
+    pub report: ReportConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    pub test_fraction: f64,
+    pub val_fraction: f64,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig { kind: "digits".into(), path: None, test_fraction: 0.2, val_fraction: 0.1 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    pub kind: String,
+    pub hidden_layers: usize,
+    pub width: usize,
+    pub conv_channels: Vec<usize>,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig { kind: "mlp".into(), hidden_layers: 2, width: 128, conv_channels: vec![32, 64] }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainingConfig {
+    pub epochs: usize,
+    pub checkpoint_every: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub momentum: f32,
+    pub nesterov: bool,
+    pub weight_decay: f32,
+    pub warmup_epochs: usize,
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        TrainingConfig {
+            epochs: 30,
+            checkpoint_every: 5,
+            batch_size: 64,
+            lr: 0.05,
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 5e-4,
+            warmup_epochs: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SweepGrid {
+    pub dense: bool,
+    pub families: Vec<String>,
+    pub sparsities: Vec<f64>,
+    pub methods: Vec<String>,
+    pub layouts: Vec<String>,
+    pub seeds: Vec<u64>,
+}
+
+impl Default for SweepGrid {
+    fn default() -> Self {
+        SweepGrid {
+            dense: true,
+            families: ["wide", "parallel", "factorized", "doped"].map(String::from).into(),
+            sparsities: vec![0.5, 0.75, 0.9],
+            methods: ["static", "rigl"].map(String::from).into(),
+            layouts: vec!["uniform".into()],
+            seeds: vec![0, 1, 2],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalysisConfig {
+    pub convention: String,
+    pub nested: bool,
+}
+
+impl Default for AnalysisConfig {
+    fn default() -> Self {
+        AnalysisConfig { convention: "iclr2023".into(), nested: true }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportConfig {
+    pub heatmaps: Vec<(String, String)>,
+    pub scatters: Vec<String>,
+    pub evolution: (String, String),
+    pub correlate_by: String,
+    pub bootstrap_resamples: usize,
+    pub seed: u64,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        let pair = |x: &str, y: &str| (x.to_string(), y.to_string());
+        ReportConfig {
+            heatmaps: vec![pair("ramanujan_gap_imdb", "weighted_gap_imsg"), pair("ramanujan_gap", "weighted_gap")],
+            scatters: ["ramanujan_gap_imdb", "weighted_gap_imsg", "ramanujan_gap", "weighted_gap"]
+                .map(String::from)
+                .into(),
+            evolution: pair("ramanujan_gap_imdb", "weighted_gap_imsg"),
+            correlate_by: "sparsity".into(),
+            bootstrap_resamples: 2000,
+            seed: 0,
+        }
+    }
+}
+
+/// One training run of the sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSpec {
+    /// Directory name under `runs/` and the checkpoints' `run` field.
+    pub name: String,
+    pub family: Family,
+    pub sparsity: f64,
+    pub method: Method,
+    pub layout: Layout,
+    pub seed: u64,
+}
+
+/// Parses one of clap's value names ("wide", "rigl", …) for a sweep-file key.
+fn parse_value<T: ValueEnum>(key: &str, value: &str) -> Result<T, ConfigError> {
+    T::from_str(value, true).map_err(|_| {
+        let known: Vec<String> = T::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value())
+            .map(|v| v.get_name().to_string())
+            .collect();
+        ConfigError::Invalid(format!("{key} = \"{value}\" is not one of: {}", known.join(", ")))
+    })
+}
+
+impl SweepConfig {
+    pub fn from_toml(text: &str, path: PathBuf) -> Result<SweepConfig, ConfigError> {
+        let config: SweepConfig = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path, message: e.to_string().trim().replace('\n', " ") })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn read(path: &std::path::Path) -> Result<SweepConfig, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        SweepConfig::from_toml(&text, path.to_path_buf())
+    }
+
+    /// The sweep as TOML (no comments), as stored beside a run's outputs.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a sweep config is plain data")
+    }
+
+    /// Every check that does not need the data: names, ranges, and that the grid is not empty.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        parse_value::<DatasetKind>("data.kind", &self.data.kind)?;
+        if self.data.kind != "digits" && self.data.path.is_none() {
+            return bad(format!("data.kind = \"{}\" needs data.path, the directory of its files", self.data.kind));
+        }
+        parse_value::<ModelKind>("model.kind", &self.model.kind)?;
+        parse_value::<Convention>("analysis.convention", &self.analysis.convention)?;
+        self.runs()?;
+        let known = |field: &str| SUMMARY_FIELDS.contains(&field);
+        let pairs = self.report.heatmaps.iter().chain(std::iter::once(&self.report.evolution));
+        let fields = pairs.flat_map(|(x, y)| [x, y]).chain(&self.report.scatters);
+        for field in fields {
+            if !known(field) {
+                return bad(format!(
+                    "report: `{field}` is not a checkpoint-level metric; use one of: {}",
+                    SUMMARY_FIELDS.join(", ")
+                ));
+            }
+        }
+        if self.report.bootstrap_resamples == 0 {
+            return bad("report.bootstrap_resamples must be at least 1".into());
+        }
+        // The rest (epochs, fractions, sizes) is the trainer's to check, with its own messages.
+        self.train_config(&self.runs()?[0], PathBuf::new()).validate().map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+
+    /// The runs in a fixed order (dense first, then family × sparsity × method × layout, each
+    /// over the seeds), so shard `i/n` always means the same runs.
+    pub fn runs(&self) -> Result<Vec<RunSpec>, ConfigError> {
+        let g = &self.sweep;
+        let families: Vec<Family> =
+            g.families.iter().map(|f| parse_value("sweep.families", f)).collect::<Result<_, _>>()?;
+        let methods: Vec<Method> =
+            g.methods.iter().map(|m| parse_value("sweep.methods", m)).collect::<Result<_, _>>()?;
+        let layouts: Vec<Layout> =
+            g.layouts.iter().map(|l| parse_value("sweep.layouts", l)).collect::<Result<_, _>>()?;
+        if families.contains(&Family::Dense) {
+            return Err(ConfigError::Invalid("sweep.families: use `dense = true` for the dense baseline".into()));
+        }
+        if let Some(s) = g.sparsities.iter().find(|s| !(0.0..1.0).contains(*s)) {
+            return Err(ConfigError::Invalid(format!("sweep.sparsities: {s} is not in [0, 1)")));
+        }
+        if g.seeds.is_empty() {
+            return Err(ConfigError::Invalid("sweep.seeds is empty: give at least one seed".into()));
+        }
+        let mut runs = Vec::new();
+        if g.dense {
+            for &seed in &g.seeds {
+                let name = format!("dense_seed{seed}");
+                runs.push(RunSpec {
+                    name,
+                    family: Family::Dense,
+                    sparsity: 0.0,
+                    method: Method::Static,
+                    layout: Layout::Uniform,
+                    seed,
+                });
+            }
+        }
+        for &family in &families {
+            for &sparsity in &g.sparsities {
+                for &method in &methods {
+                    for &layout in &layouts {
+                        for &seed in &g.seeds {
+                            let name = format!(
+                                "{}_s{sparsity}_{}_{}_seed{seed}",
+                                family.as_str(),
+                                method.as_str(),
+                                layout.as_str()
+                            );
+                            runs.push(RunSpec { name, family, sparsity, method, layout, seed });
+                        }
+                    }
+                }
+            }
+        }
+        if runs.is_empty() {
+            return Err(ConfigError::Invalid(
+                "the sweep has no runs: set dense = true or give families, sparsities, methods and layouts".into(),
+            ));
+        }
+        let mut names: Vec<&str> = runs.iter().map(|r| r.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(ConfigError::Invalid(format!("run `{}` appears twice: remove the repeated value", w[0])));
+        }
+        Ok(runs)
+    }
+
+    /// The trainer's configuration of one run, writing into `out`. Each run trains on one
+    /// thread (runs go in parallel), which also makes its checkpoints bit-reproducible.
+    pub fn train_config(&self, run: &RunSpec, out: PathBuf) -> TrainConfig {
+        let t = &self.training;
+        TrainConfig {
+            run: run.name.clone(),
+            family: run.family,
+            sparsity: run.sparsity,
+            method: run.method,
+            layout: run.layout,
+            seed: run.seed,
+            epochs: t.epochs,
+            checkpoint_every: t.checkpoint_every,
+            out,
+            model: ModelKind::from_str(&self.model.kind, true).unwrap_or(ModelKind::Mlp),
+            hidden_layers: self.model.hidden_layers,
+            width: self.model.width,
+            conv_channels: self.model.conv_channels.clone(),
+            batch_size: t.batch_size,
+            lr: t.lr,
+            momentum: t.momentum,
+            nesterov: t.nesterov,
+            weight_decay: t.weight_decay,
+            warmup_epochs: t.warmup_epochs,
+            dataset: DatasetKind::from_str(&self.data.kind, true).unwrap_or(DatasetKind::Digits),
+            data: self.data.path.clone(),
+            test_fraction: self.data.test_fraction,
+            val_fraction: self.data.val_fraction,
+            threads: 1,
+        }
+    }
+
+    pub fn convention(&self) -> Convention {
+        Convention::from_str(&self.analysis.convention, true).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_default_is_the_default() {
+        let parsed = SweepConfig::from_toml(DEFAULT_TOML, "default.toml".into()).unwrap();
+        assert_eq!(parsed, SweepConfig::default());
+    }
+
+    #[test]
+    fn the_default_sweep_is_dense_plus_four_families_three_sparsities_two_methods_three_seeds() {
+        let runs = SweepConfig::default().runs().unwrap();
+        assert_eq!(runs.len(), 3 + 4 * 3 * 2 * 3);
+        assert_eq!(runs[0].name, "dense_seed0");
+        assert_eq!(runs[3].name, "wide_s0.5_static_uniform_seed0");
+    }
+
+    #[test]
+    fn a_stored_config_reads_back_equal() {
+        let mut config = SweepConfig::default();
+        config.data.path = Some("/data/x".into());
+        config.sweep.sparsities = vec![0.9];
+        let back = toml::from_str::<SweepConfig>(&config.to_toml()).unwrap();
+        assert_eq!(back, config);
+    }
+
+    #[test]
+    fn mistakes_name_the_key() {
+        let err = |text: &str| SweepConfig::from_toml(text, "s.toml".into()).unwrap_err().to_string();
+        assert!(err("[sweep]\nfamilies = [\"wyde\"]").contains("sweep.families = \"wyde\" is not one of"));
+        assert!(err("[sweep]\nsparsities = [1.5]").contains("1.5 is not in [0, 1)"));
+        assert!(err("[sweep]\nseed = [1]").contains("unknown field `seed`"));
+        assert!(err("[report]\nscatters = [\"gap\"]").contains("`gap` is not a checkpoint-level metric"));
+        assert!(err("[data]\nkind = \"mnist\"").contains("needs data.path"));
+        assert!(err("[training]\nepochs = 0").contains("epochs"));
+        assert!(err("[sweep]\nseeds = [0, 0]").contains("appears twice"));
+        assert!(err("[sweep\n").starts_with("s.toml: not a valid sweep file"));
+    }
+}

@@ -1,0 +1,396 @@
+//! `maskspec pipeline`: train a Sparse-IFT sweep, analyze every checkpoint, correlate the
+//! spectra with accuracy and write a report, in one output directory:
+//!
+//! ```text
+//! OUT/config.toml          the sweep as run
+//! OUT/runs/NAME/           checkpoints, log.csv, the run's analysis, trained.json / analyzed.json
+//! OUT/analysis/            summary.csv, layers.csv, analysis.json (all runs), last.csv
+//! OUT/accuracy.csv  OUT/correlations.csv  OUT/timings.csv  OUT/figures/
+//! OUT/report.md  OUT/report.html
+//! ```
+//!
+//! Runs go in parallel, one thread each. Each run's steps end with a marker written last, so a
+//! killed pipeline run again with the same arguments redoes exactly the unfinished runs.
+//! `--shard i/n` does the runs whose index is i mod n (no report); `--merge DIR...` reports on
+//! the union of shards.
+
+pub mod aggregate;
+pub mod config;
+pub mod figures;
+pub mod report;
+pub mod runs;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+pub use config::{ConfigError, RunSpec, SweepConfig, DEFAULT_TOML};
+use runs::{RunFailure, RunOutcome};
+
+/// `maskspec pipeline`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PipelineArgs {
+    /// Sweep file (TOML): data, model, families, sparsities, methods, layouts, seeds, epochs,
+    /// what to plot. Every key is optional; without the file the default sweep runs (see
+    /// --print-config).
+    #[arg(long, value_name = "FILE.toml", conflicts_with = "merge")]
+    pub config: Option<PathBuf>,
+
+    /// Print the default sweep file, with comments, and exit: a starting point for --config.
+    #[arg(long)]
+    pub print_config: bool,
+
+    /// Output directory. Run again with the same arguments to resume: finished runs and
+    /// analyses are kept, unfinished ones are redone from scratch.
+    #[arg(long, default_value = "maskspec-report", value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Do only shard I of N of the runs (0-based; run k belongs to shard k mod N), e.g. one task
+    /// of a Slurm job array, and write no report. Shards may share one --out directory or each
+    /// have their own; `--merge` then reports on all of them.
+    #[arg(long, value_name = "I/N", value_parser = Shard::parse, conflicts_with = "merge")]
+    pub shard: Option<Shard>,
+
+    /// Build the report in --out from finished shard directories (train nothing).
+    #[arg(long, value_name = "DIR", num_args = 1..)]
+    pub merge: Vec<PathBuf>,
+
+    /// Runs trained at once (default: one per core). Each run uses one thread.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// No progress display and no per-run lines on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// One of `count` equal parts of the sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let bad = || format!("`{text}` is not a shard: write I/N with 0 ≤ I < N, e.g. 0/4");
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    pub fn owns(&self, run_index: usize) -> bool {
+        run_index % self.count == self.index
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(
+        "{path} holds a different sweep than the one asked for; resume it with `--config {path}`, \
+         or choose another --out"
+    )]
+    ConfigMismatch { path: PathBuf },
+    #[error("{path}: no config.toml: not a pipeline output directory (or a shard that never started)")]
+    NotAnOutput { path: PathBuf },
+    #[error("{path}: cannot write: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Aggregate(#[from] aggregate::AggregateError),
+}
+
+/// What an invocation did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    /// Runs this invocation was responsible for.
+    pub runs: usize,
+    pub trained: usize,
+    pub analyzed: usize,
+    pub failures: Vec<RunFailure>,
+    /// Planned runs that are not finished in any directory (merge, or after failures).
+    pub missing: Vec<String>,
+    /// `OUT/report.html` when a report was written.
+    pub report: Option<PathBuf>,
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), PipelineError> {
+    crate::atomic::write(path, bytes).map_err(|source| PipelineError::Write { path: path.to_path_buf(), source })
+}
+
+/// Stores the sweep in `out/config.toml`, or checks it is the sweep already there.
+fn claim(out: &Path, config: &SweepConfig) -> Result<(), PipelineError> {
+    let path = out.join("config.toml");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return match SweepConfig::from_toml(&text, path.clone()) {
+            Ok(existing) if existing == *config => Ok(()),
+            _ => Err(PipelineError::ConfigMismatch { path }),
+        };
+    }
+    write(&path, config.to_toml().as_bytes())
+}
+
+fn read_stored_config(dir: &Path) -> Result<SweepConfig, PipelineError> {
+    let path = dir.join("config.toml");
+    if !path.is_file() {
+        return Err(PipelineError::NotAnOutput { path: dir.to_path_buf() });
+    }
+    Ok(SweepConfig::read(&path)?)
+}
+
+/// A progress bar on a terminal, else one line per finished run (for batch logs).
+struct Display {
+    bar: Option<indicatif::ProgressBar>,
+    lines: bool,
+    total: usize,
+    done: AtomicUsize,
+}
+
+impl Display {
+    fn new(total: usize, quiet: bool) -> Display {
+        let terminal = !quiet && std::io::stderr().is_terminal();
+        let bar = terminal.then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {pos}/{len} runs, {elapsed} (ETA {eta}) {wide_msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_prefix("training + analysis");
+            bar
+        });
+        Display { bar, lines: !quiet && !terminal, total, done: AtomicUsize::new(0) }
+    }
+
+    fn started(&self, run: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(run.to_string());
+        }
+    }
+
+    fn finished(&self, run: &str, result: &Result<RunOutcome, RunFailure>) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        let line = match result {
+            Ok(o) => format!(
+                "[{done}/{}] {run}: test accuracy {}, {} ({} checkpoints, {} layers)",
+                self.total,
+                o.trained.test_acc.map_or_else(|| "—".into(), |a| format!("{:.2}%", 100.0 * a)),
+                match (o.trained_now, o.analyzed_now) {
+                    (true, _) =>
+                        format!("trained in {:.1} s, analyzed in {:.1} s", o.trained.seconds, o.analyzed.seconds),
+                    (false, true) => format!("already trained, analyzed in {:.1} s", o.analyzed.seconds),
+                    (false, false) => "already done".into(),
+                },
+                o.analyzed.checkpoints,
+                o.analyzed.layers
+            ),
+            Err(f) => format!("[{done}/{}] {run}: FAILED: {}", self.total, f.error),
+        };
+        match &self.bar {
+            Some(bar) => {
+                if result.is_err() {
+                    bar.println(line);
+                }
+                bar.inc(1);
+            }
+            None if self.lines => eprintln!("{line}"),
+            None => {}
+        }
+    }
+
+    fn phase(&self, phase: &str) {
+        match &self.bar {
+            Some(bar) => {
+                bar.set_prefix(phase.to_string());
+                bar.set_message("");
+            }
+            None if self.lines => eprintln!("{phase}"),
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// `maskspec pipeline` with its arguments.
+pub fn run(args: &PipelineArgs) -> Result<Outcome, PipelineError> {
+    let start = Instant::now();
+    if !args.merge.is_empty() {
+        return merge(args, start);
+    }
+    let config = match &args.config {
+        Some(path) => SweepConfig::read(path)?,
+        None => SweepConfig::default(),
+    };
+    claim(&args.out, &config)?;
+    let plan = config.runs()?;
+    let mine: Vec<&RunSpec> =
+        plan.iter().enumerate().filter(|(i, _)| args.shard.is_none_or(|s| s.owns(*i))).map(|(_, r)| r).collect();
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let display = Display::new(mine.len(), args.quiet);
+    let runs_start = Instant::now();
+    let results = run_all(&config, &mine, &args.out, jobs, &display);
+    let runs_wall = runs_start.elapsed().as_secs_f64();
+    let mut outcome = Outcome { runs: mine.len(), ..Default::default() };
+    for result in results {
+        match result {
+            Ok(o) => {
+                outcome.trained += usize::from(o.trained_now);
+                outcome.analyzed += usize::from(o.analyzed_now);
+            }
+            Err(f) => outcome.failures.push(f),
+        }
+    }
+    if args.shard.is_none() {
+        let (missing, report) =
+            write_report(&config, &plan, std::slice::from_ref(&args.out), &args.out, runs_wall, start, &display)?;
+        outcome.missing = missing;
+        outcome.report = Some(report);
+    }
+    display.finish();
+    Ok(outcome)
+}
+
+/// Runs `jobs` runs at a time, each on its own thread, results in `runs` order. Plain threads
+/// rather than a rayon pool: a rayon worker waiting on a run's own one-thread pool would start
+/// other runs meanwhile, oversubscribing the cores and mixing up the runs' timings.
+fn run_all(
+    config: &SweepConfig,
+    runs: &[&RunSpec],
+    out: &Path,
+    jobs: usize,
+    display: &Display,
+) -> Vec<Result<RunOutcome, RunFailure>> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, Result<RunOutcome, RunFailure>)>> = Mutex::new(Vec::with_capacity(runs.len()));
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(runs.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(run) = runs.get(i) else { break };
+                display.started(&run.name);
+                let result = runs::run_one(config, run, out);
+                display.finished(&run.name, &result);
+                results.lock().unwrap_or_else(|e| e.into_inner()).push((i, result));
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// The report over finished shards in `args.merge`, written to `args.out`.
+fn merge(args: &PipelineArgs, start: Instant) -> Result<Outcome, PipelineError> {
+    let config = read_stored_config(&args.merge[0])?;
+    for dir in &args.merge[1..] {
+        if read_stored_config(dir)? != config {
+            return Err(PipelineError::ConfigMismatch { path: dir.join("config.toml") });
+        }
+    }
+    claim(&args.out, &config)?;
+    let plan = config.runs()?;
+    let display = Display::new(0, args.quiet);
+    let (missing, report) = write_report(&config, &plan, &args.merge, &args.out, 0.0, start, &display)?;
+    display.finish();
+    Ok(Outcome { missing, report: Some(report), ..Default::default() })
+}
+
+/// Tables, correlations, figures and the report from the finished runs in `dirs`, into `out`.
+/// Returns the planned runs that were not finished and the HTML report's path.
+fn write_report(
+    config: &SweepConfig,
+    plan: &[RunSpec],
+    dirs: &[PathBuf],
+    out: &Path,
+    runs_wall: f64,
+    start: Instant,
+    display: &Display,
+) -> Result<(Vec<String>, PathBuf), PipelineError> {
+    let mut timings = report::Timings { runs_wall, ..Default::default() };
+    display.phase("tables");
+    let clock = Instant::now();
+    let collected = aggregate::collect(plan, dirs);
+    let tables = aggregate::tables(&collected)?;
+    let accuracy = aggregate::accuracy_table(&collected, &tables.last);
+    (timings.training_sum, timings.analysis_sum) = aggregate::run_seconds(&collected);
+    let mut json = serde_json::to_vec_pretty(&tables.json).expect("JSON of plain data");
+    json.push(b'\n');
+    let analysis = out.join("analysis");
+    write(&analysis.join("summary.csv"), &tables.summary.to_bytes())?;
+    write(&analysis.join("layers.csv"), &tables.layers.to_bytes())?;
+    write(&analysis.join("last.csv"), &tables.last.to_bytes())?;
+    write(&analysis.join("analysis.json"), &json)?;
+    write(&out.join("accuracy.csv"), &aggregate::accuracy_csv(&accuracy))?;
+    timings.tables = clock.elapsed().as_secs_f64();
+
+    display.phase("correlations");
+    let clock = Instant::now();
+    let sparse_last = tables.last.sparse_runs();
+    let correlations = aggregate::correlations(config, &sparse_last)?;
+    write(&out.join("correlations.csv"), crate::stats::to_csv(&correlations).as_bytes())?;
+    timings.correlations = clock.elapsed().as_secs_f64();
+
+    display.phase("figures");
+    let clock = Instant::now();
+    let (figures, skipped) = figures::figures(config, &collected, &tables.summary, &sparse_last);
+    for figure in &figures {
+        write(&out.join(&figure.file), &figure.bytes)?;
+    }
+    timings.figures = clock.elapsed().as_secs_f64();
+
+    display.phase("report");
+    timings.total = start.elapsed().as_secs_f64();
+    write(&out.join("timings.csv"), &timings.csv())?;
+    let config_toml = config.to_toml();
+    let mut highlighted: Vec<String> = config.report.scatters.clone();
+    for (x, y) in &config.report.heatmaps {
+        highlighted.extend([x.clone(), y.clone()]);
+    }
+    let failed_layers = collected.runs.iter().map(|r| r.analyzed.failures.len()).sum();
+    let input = report::ReportInput {
+        config_toml: &config_toml,
+        planned: plan.len(),
+        finished: collected.runs.len(),
+        missing: &collected.missing,
+        failed_layers,
+        accuracy: &accuracy,
+        correlations: &correlations,
+        highlighted: &highlighted,
+        correlate_by: &config.report.correlate_by,
+        figures: &figures,
+        skipped: &skipped,
+        timings: &timings,
+    };
+    let blocks = report::blocks(&input);
+    write(&out.join("report.md"), report::markdown(&blocks).as_bytes())?;
+    let html = out.join("report.html");
+    write(&html, report::html(&blocks).as_bytes())?;
+    Ok((collected.missing, html))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_split_the_runs_round_robin() {
+        let shard = Shard::parse("1/3").unwrap();
+        assert_eq!((0..7).filter(|&i| shard.owns(i)).collect::<Vec<_>>(), [1, 4]);
+        for bad in ["3/3", "1", "a/2", "0/0", "-1/2"] {
+            assert!(Shard::parse(bad).unwrap_err().contains("is not a shard"), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! `report.md` and a self-contained `report.html` (figures embedded as data URIs) from one
+//! list of blocks, so the two never say different things.
+
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+
+use super::aggregate::AccuracyRow;
+use super::figures::{Figure, SkippedFigure};
+use crate::stats::{CorrelationRow, ALL_GROUP};
+
+/// A piece of the report.
+#[derive(Debug, Clone)]
+pub enum Block<'a> {
+    Heading(String),
+    Paragraph(String),
+    List(Vec<String>),
+    Table { header: Vec<String>, rows: Vec<Vec<String>> },
+    Code(String),
+    Figure(&'a Figure),
+}
+
+/// Wall seconds of each phase.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Timings {
+    /// Training and analysis of the runs in this invocation (they interleave, in parallel).
+    pub runs_wall: f64,
+    /// Training time summed over all finished runs, whenever they ran.
+    pub training_sum: f64,
+    /// Analysis time summed over all finished runs.
+    pub analysis_sum: f64,
+    pub tables: f64,
+    pub correlations: f64,
+    pub figures: f64,
+    pub total: f64,
+}
+
+impl Timings {
+    pub fn rows(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("runs: training and analysis, wall (this invocation)", self.runs_wall),
+            ("training, summed over runs (one thread each)", self.training_sum),
+            ("analysis, summed over runs", self.analysis_sum),
+            ("tables", self.tables),
+            ("correlations", self.correlations),
+            ("figures", self.figures),
+            ("total, wall (this invocation)", self.total),
+        ]
+    }
+
+    pub fn csv(&self) -> Vec<u8> {
+        let mut out = String::from("phase,seconds\n");
+        for (phase, seconds) in self.rows() {
+            let _ = writeln!(out, "\"{phase}\",{seconds:.3}");
+        }
+        out.into_bytes()
+    }
+}
+
+/// Everything the report shows.
+pub struct ReportInput<'a> {
+    pub config_toml: &'a str,
+    pub planned: usize,
+    pub finished: usize,
+    pub missing: &'a [String],
+    pub failed_layers: usize,
+    pub accuracy: &'a [AccuracyRow],
+    pub correlations: &'a [CorrelationRow],
+    /// Metrics whose per-group correlations are shown (the rest are in correlations.csv).
+    pub highlighted: &'a [String],
+    pub correlate_by: &'a str,
+    pub figures: &'a [Figure],
+    pub skipped: &'a [SkippedFigure],
+    pub timings: &'a Timings,
+}
+
+fn percent(value: Option<f64>) -> String {
+    value.map_or_else(|| "—".into(), |v| format!("{:.2}", 100.0 * v))
+}
+
+fn fixed(value: Option<f64>) -> String {
+    value.map_or_else(|| "—".into(), |v| format!("{v:.3}"))
+}
+
+fn p_value(value: Option<f64>) -> String {
+    value.map_or_else(|| "—".into(), |p| if p < 1e-3 { format!("{p:.1e}") } else { format!("{p:.3}") })
+}
+
+fn correlation_table(rows: &[&CorrelationRow], with_group: bool) -> Block<'static> {
+    let mut header: Vec<String> = vec!["metric".into()];
+    if with_group {
+        header.push("group".into());
+    }
+    header.extend(
+        ["n", "Pearson r", "95% CI", "p", "Spearman ρ", "p", "Kendall τ", "p", "partial r | density", "p"]
+            .map(String::from),
+    );
+    let rows = rows
+        .iter()
+        .map(|r| {
+            let mut cells = vec![r.metric.clone()];
+            if with_group {
+                cells.push(r.group.clone());
+            }
+            let ci = match (r.ci_low, r.ci_high) {
+                (Some(lo), Some(hi)) => format!("[{lo:.3}, {hi:.3}]"),
+                _ => "—".into(),
+            };
+            cells.extend([
+                r.n.to_string(),
+                fixed(r.pearson_r),
+                ci,
+                p_value(r.pearson_p),
+                fixed(r.spearman_rho),
+                p_value(r.spearman_p),
+                fixed(r.kendall_tau),
+                p_value(r.kendall_p),
+                fixed(r.partial_r),
+                p_value(r.partial_p),
+            ]);
+            cells
+        })
+        .collect();
+    Block::Table { header, rows }
+}
+
+/// The report's blocks in reading order.
+pub fn blocks<'a>(input: &ReportInput<'a>) -> Vec<Block<'a>> {
+    let mut blocks = vec![Block::Heading("maskspec sweep report".into())];
+    let mut status = format!(
+        "{} of {} planned runs finished; each was trained on maskspec's sparse kernels and every checkpoint \
+         analyzed (SPEC §1–4). Accuracy is the test accuracy of each run's last checkpoint.",
+        input.finished, input.planned
+    );
+    if !input.missing.is_empty() {
+        let _ = write!(status, " Not finished (left out below): {}.", input.missing.join(", "));
+    }
+    if input.failed_layers > 0 {
+        let _ = write!(
+            status,
+            " {} files or layers could not be analyzed (see analysis/analysis.json).",
+            input.failed_layers
+        );
+    }
+    blocks.push(Block::Paragraph(status));
+
+    blocks.push(Block::Heading("Accuracy".into()));
+    blocks.push(Block::Paragraph("Test accuracy (%) over seeds: mean ± sample standard deviation.".into()));
+    blocks.push(Block::Table {
+        header: ["family", "sparsity", "method", "layout", "runs", "accuracy (%)"].map(String::from).into(),
+        rows: input
+            .accuracy
+            .iter()
+            .map(|r| {
+                let value = match r.accuracy_sd {
+                    Some(sd) => format!("{} ± {:.2}", percent(r.accuracy_mean), 100.0 * sd),
+                    None => percent(r.accuracy_mean),
+                };
+                vec![
+                    r.family.clone(),
+                    r.sparsity.to_string(),
+                    r.method.clone(),
+                    r.layout.clone(),
+                    r.n.to_string(),
+                    value,
+                ]
+            })
+            .collect(),
+    });
+
+    blocks.push(Block::Heading("Correlations with accuracy".into()));
+    blocks.push(Block::Paragraph(
+        "Each checkpoint-level metric against test accuracy over the sparse runs' last checkpoints (the dense \
+         baseline's layers are complete bipartite graphs, an outlier in every metric, so it is left out here and \
+         in the figures): Pearson r with a \
+         seeded bootstrap 95% interval, Spearman ρ, Kendall τ-b, each with its two-sided p-value, and the partial \
+         correlation controlling for density. A dash is an undefined statistic (its reason is in correlations.csv)."
+            .into(),
+    ));
+    let all: Vec<&CorrelationRow> = input.correlations.iter().filter(|r| r.group == ALL_GROUP).collect();
+    blocks.push(correlation_table(&all, false));
+    let grouped: Vec<&CorrelationRow> =
+        input.correlations.iter().filter(|r| r.group != ALL_GROUP && input.highlighted.contains(&r.metric)).collect();
+    if !grouped.is_empty() {
+        blocks.push(Block::Paragraph(format!(
+            "Within each {} (density confounds everything across groups), for the plotted metrics:",
+            input.correlate_by
+        )));
+        blocks.push(correlation_table(&grouped, true));
+    }
+
+    blocks.push(Block::Heading("Figures".into()));
+    blocks.extend(input.figures.iter().map(Block::Figure));
+    if !input.skipped.is_empty() {
+        blocks.push(Block::List(input.skipped.iter().map(|s| format!("{} not drawn: {}", s.file, s.reason)).collect()));
+    }
+
+    blocks.push(Block::Heading("Timings".into()));
+    blocks.push(Block::Table {
+        header: vec!["phase".into(), "seconds".into()],
+        rows: input.timings.rows().into_iter().map(|(p, s)| vec![p.to_string(), format!("{s:.1}")]).collect(),
+    });
+
+    blocks.push(Block::Heading("Files".into()));
+    blocks.push(Block::List(
+        [
+            "`config.toml`: the sweep, as run (pass it to `--config` to run it again)",
+            "`runs/NAME/`: each run's checkpoints (`epoch_EEEE.safetensors`), `log.csv` and its analysis",
+            "`analysis/summary.csv`, `analysis/layers.csv`, `analysis/analysis.json`: every checkpoint of every run",
+            "`analysis/last.csv`: each run's last checkpoint (the rows the tables and figures use)",
+            "`accuracy.csv`, `correlations.csv`, `timings.csv`, `figures/`",
+        ]
+        .map(String::from)
+        .into(),
+    ));
+    blocks.push(Block::Heading("Configuration".into()));
+    blocks.push(Block::Code(input.config_toml.to_string()));
+    blocks
+}
+
+fn markdown_cell(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
+pub fn markdown(blocks: &[Block]) -> String {
+    let mut out = String::new();
+    let mut first = true;
+    for block in blocks {
+        match block {
+            Block::Heading(text) if first => {
+                let _ = writeln!(out, "# {text}\n");
+            }
+            Block::Heading(text) => {
+                let _ = writeln!(out, "## {text}\n");
+            }
+            Block::Paragraph(text) => {
+                let _ = writeln!(out, "{text}\n");
+            }
+            Block::List(items) => {
+                for item in items {
+                    let _ = writeln!(out, "- {item}");
+                }
+                out.push('\n');
+            }
+            Block::Table { header, rows } => {
+                let line = |cells: &[String]| {
+                    format!("| {} |\n", cells.iter().map(|c| markdown_cell(c)).collect::<Vec<_>>().join(" | "))
+                };
+                out.push_str(&line(header));
+                out.push_str(&format!("|{}\n", "---|".repeat(header.len())));
+                for row in rows {
+                    out.push_str(&line(row));
+                }
+                out.push('\n');
+            }
+            Block::Code(text) => {
+                let _ = writeln!(out, "```toml\n{}\n```\n", text.trim_end());
+            }
+            Block::Figure(figure) => {
+                let _ = writeln!(out, "![{}]({})\n\n*{}*\n", figure.file, figure.file, figure.caption);
+            }
+        }
+        first = false;
+    }
+    out
+}
+
+/// Escapes text for HTML element content and attribute values.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `code` spans of the Markdown text as <code> elements, everything else escaped.
+fn inline(text: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in text.split('`').enumerate() {
+        if i % 2 == 1 {
+            let _ = write!(out, "<code>{}</code>", escape(part));
+        } else {
+            out.push_str(&escape(part));
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1200px;margin:2em auto;\
+padding:0 1em;color:#222;line-height:1.45}table{border-collapse:collapse;margin:1em 0;font-size:.9em}\
+th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f3f3f3}\
+td:first-child,th:first-child{text-align:left}figure{margin:1.5em 0}img{max-width:100%;height:auto;\
+border:1px solid #eee}figcaption{font-style:italic;color:#444}pre{background:#f7f7f7;padding:1em;overflow:auto}";
+
+/// A self-contained page: the figures are embedded as base64 PNGs, nothing is fetched.
+pub fn html(blocks: &[Block]) -> String {
+    let mut out = String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n");
+    let title = blocks.iter().find_map(|b| if let Block::Heading(t) = b { Some(t.as_str()) } else { None });
+    let _ = writeln!(out, "<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>", escape(title.unwrap_or("")));
+    let mut first = true;
+    for block in blocks {
+        match block {
+            Block::Heading(text) => {
+                let level = if first { 1 } else { 2 };
+                let _ = writeln!(out, "<h{level}>{}</h{level}>", escape(text));
+            }
+            Block::Paragraph(text) => {
+                let _ = writeln!(out, "<p>{}</p>", inline(text));
+            }
+            Block::List(items) => {
+                out.push_str("<ul>\n");
+                for item in items {
+                    let _ = writeln!(out, "<li>{}</li>", inline(item));
+                }
+                out.push_str("</ul>\n");
+            }
+            Block::Table { header, rows } => {
+                out.push_str("<table>\n<thead><tr>");
+                for cell in header {
+                    let _ = write!(out, "<th>{}</th>", escape(cell));
+                }
+                out.push_str("</tr></thead>\n<tbody>\n");
+                for row in rows {
+                    out.push_str("<tr>");
+                    for cell in row {
+                        let _ = write!(out, "<td>{}</td>", escape(cell));
+                    }
+                    out.push_str("</tr>\n");
+                }
+                out.push_str("</tbody>\n</table>\n");
+            }
+            Block::Code(text) => {
+                let _ = writeln!(out, "<pre><code>{}</code></pre>", escape(text.trim_end()));
+            }
+            Block::Figure(figure) => {
+                let data = base64::engine::general_purpose::STANDARD.encode(&figure.bytes);
+                let _ = writeln!(
+                    out,
+                    "<figure>\n<img src=\"data:image/png;base64,{data}\" alt=\"{}\"/>\n<figcaption>{}</figcaption>\n</figure>",
+                    escape(&figure.file),
+                    escape(&figure.caption)
+                );
+            }
+        }
+        first = false;
+    }
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_escapes_text_and_embeds_figures() {
+        let figure = Figure { file: "figures/a.png".into(), caption: "x < y & \"z\"".into(), bytes: vec![1, 2, 3] };
+        let blocks = [
+            Block::Heading("T".into()),
+            Block::Paragraph("see `a<b`".into()),
+            Block::Figure(&figure),
+            Block::Table { header: vec!["a|b".into()], rows: vec![vec!["<1>".into()]] },
+        ];
+        let html = html(&blocks);
+        assert!(html.contains("<p>see <code>a&lt;b</code></p>"));
+        assert!(html.contains("src=\"data:image/png;base64,AQID\""));
+        assert!(html.contains("<figcaption>x &lt; y &amp; &quot;z&quot;</figcaption>"));
+        assert!(html.contains("<td>&lt;1&gt;</td>"));
+        let md = markdown(&blocks);
+        assert!(md.starts_with("# T\n"));
+        assert!(md.contains("| a\\|b |\n|---|\n| <1> |\n"));
+        assert!(md.contains("![figures/a.png](figures/a.png)"));
+    }
+}
