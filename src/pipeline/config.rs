@@ -73,6 +73,9 @@ bootstrap_resamples = 2000
 seed = 0
 "#;
 
+/// Larger than any sweep file: a bigger file is refused before it is read into memory.
+const MAX_SWEEP_FILE_BYTES: u64 = 1 << 20;
+
 /// What went wrong with a sweep file; each names the key to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -251,8 +254,19 @@ impl SweepConfig {
     }
 
     pub fn read(path: &std::path::Path) -> Result<SweepConfig, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let read = |source| ConfigError::Read { path: path.to_path_buf(), source };
+        let size = std::fs::metadata(path).map_err(read)?.len();
+        if size > MAX_SWEEP_FILE_BYTES {
+            return Err(ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: format!("{size} bytes; a sweep file is a few hundred bytes (is this the right file?)"),
+            });
+        }
+        let bytes = std::fs::read(path).map_err(read)?;
+        let text = String::from_utf8(bytes).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+        })?;
         SweepConfig::from_toml(&text, path.to_path_buf())
     }
 
@@ -427,5 +441,32 @@ mod tests {
         assert!(err("[training]\nepochs = 0").contains("epochs"));
         assert!(err("[sweep]\nseeds = [0, 0]").contains("appears twice"));
         assert!(err("[sweep\n").starts_with("s.toml: not a valid sweep file"));
+    }
+
+    #[test]
+    fn files_that_cannot_be_sweep_files_are_refused_before_parsing() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.toml");
+        std::fs::File::create(&big).unwrap().set_len(MAX_SWEEP_FILE_BYTES + 1).unwrap();
+        assert!(SweepConfig::read(&big).unwrap_err().to_string().contains("a sweep file is a few hundred bytes"));
+        let binary = dir.path().join("bin.toml");
+        std::fs::write(&binary, b"[sweep]\n\xff\xfe").unwrap();
+        assert!(SweepConfig::read(&binary).unwrap_err().to_string().contains("not UTF-8 text (byte 8)"));
+        let missing = SweepConfig::read(&dir.path().join("none.toml")).unwrap_err().to_string();
+        assert!(missing.contains("none.toml: cannot read"), "{missing}");
+    }
+
+    proptest::proptest! {
+        /// Cut and flipped default files: a parsed config or a clean error, never a panic.
+        #[test]
+        fn mangled_sweep_files_give_an_error_or_a_config(cut in 0usize..DEFAULT_TOML.len(), flip in 0usize..DEFAULT_TOML.len(), byte: u8) {
+            let mut bytes = DEFAULT_TOML.as_bytes()[..cut.max(flip + 1).min(DEFAULT_TOML.len())].to_vec();
+            let at = flip.min(bytes.len() - 1);
+            bytes[at] = byte;
+            let text = String::from_utf8_lossy(&bytes);
+            if let Ok(config) = SweepConfig::from_toml(&text, "fuzz.toml".into()) {
+                proptest::prop_assert!(!config.runs().unwrap().is_empty());
+            }
+        }
     }
 }
