@@ -298,3 +298,27 @@ fn print_config_prints_a_sweep_file_that_runs() {
         text.contains("[sweep]") && text.contains("families = [\"wide\", \"parallel\", \"factorized\", \"doped\"]")
     );
 }
+
+#[test]
+fn a_pipeline_killed_at_any_moment_resumes_to_the_same_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(run_sweep(SMALL, dir.path(), "whole", &[]).status.success());
+    let config = dir.path().join("sweep.toml");
+    for (attempt, delay_ms) in [40u64, 150, 400, 900].into_iter().enumerate() {
+        let out = dir.path().join(format!("killed{attempt}"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_maskspec"))
+            .args(["pipeline", "-q", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL; it may have finished already, which is fine too
+        child.wait().unwrap();
+        let resumed = pipeline(&["-q", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        assert!(resumed.status.success(), "after a kill at {delay_ms} ms: {}", stderr(&resumed));
+        for table in ["analysis/summary.csv", "analysis/layers.csv", "accuracy.csv", "correlations.csv"] {
+            let expected = std::fs::read(dir.path().join("whole").join(table)).unwrap();
+            assert_eq!(std::fs::read(out.join(table)).unwrap(), expected, "{table} after a kill at {delay_ms} ms");
+        }
+    }
+}
