@@ -110,8 +110,8 @@ impl Evolution<'_> {
             .axis_desc_style((FAMILY, LABEL))
             .x_labels(TICKS)
             .y_labels(TICKS)
-            .x_label_formatter(&tick_format(x1 - x0))
-            .y_label_formatter(&tick_format(y1 - y0))
+            .x_label_formatter(&tick_format(x0, x1))
+            .y_label_formatter(&tick_format(y0, y1))
             .draw()?;
         for (k, (run, points)) in self.runs.iter().zip(&runs).enumerate() {
             let color = palette(k);
@@ -171,8 +171,8 @@ impl Evolution<'_> {
             .axis_desc_style((FAMILY, LABEL))
             .x_labels(TICKS)
             .y_labels(TICKS)
-            .x_label_formatter(&tick_format(s1 - s0))
-            .y_label_formatter(&tick_format(d1))
+            .x_label_formatter(&tick_format(s0, s1))
+            .y_label_formatter(&tick_format(0.0, d1))
             .draw()?;
         for (k, curve) in curves.iter().enumerate() {
             let color = palette(k);
