@@ -33,6 +33,8 @@ pub struct EvolutionRun {
 pub struct EvolutionOptions {
     pub x_field: String,
     pub y_field: String,
+    /// The label of the distance panel's x axis (what orders the checkpoints).
+    pub step_label: String,
     pub title: Option<String>,
     pub size: (u32, u32),
 }
@@ -42,6 +44,7 @@ impl Default for EvolutionOptions {
         EvolutionOptions {
             x_field: "ramanujan_gap_imdb".to_string(),
             y_field: "weighted_gap_imsg".to_string(),
+            step_label: "training step".to_string(),
             title: None,
             size: (1900, 860),
         }
@@ -161,7 +164,7 @@ impl Evolution<'_> {
             .configure_mesh()
             .light_line_style(WHITE)
             .bold_line_style(RGBColor(225, 225, 225))
-            .x_desc("training step")
+            .x_desc(self.options.step_label.clone())
             .y_desc(format!(
                 "‖({}, {}) − start‖₂",
                 axis_symbol(&self.options.x_field),

@@ -371,6 +371,7 @@ pub fn evolution_from_table(table: &Table, spec: &EvolutionSpec, format: Format)
     let options = EvolutionOptions {
         x_field: spec.x.clone(),
         y_field: spec.y.clone(),
+        step_label: if spec.step == "step" { "training step".to_string() } else { spec.step.clone() },
         title: spec.title.clone(),
         ..Default::default()
     };
