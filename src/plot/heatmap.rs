@@ -127,6 +127,7 @@ impl Prepared<'_> {
         id: usize,
         interpolator: &LinearInterpolator,
         pixel: impl Fn(f64, f64) -> (i32, i32),
+        solid_below: f64,
     ) -> String {
         let points = interpolator.points();
         let mut defs = String::from("<defs>\n");
@@ -147,8 +148,10 @@ impl Prepared<'_> {
             let corners = v.iter().map(|p| format!("{},{}", p.0, p.1)).collect::<Vec<_>>().join(" ");
             let (t_lo, t_hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.2), b.max(p.2)));
             let colour = |t: f64| hex(ViridisRGB.get_color(t as f32));
-            if t_hi - t_lo < 1e-9 || g2 == 0.0 {
-                let fill = colour(v[0].2);
+            // A triangle smaller than a PNG cell gets one colour, as a cell does: a gradient
+            // there costs bytes and shows nothing.
+            if t_hi - t_lo < 1e-9 || g2 == 0.0 || det.abs() / 2.0 < solid_below {
+                let fill = colour((v[0].2 + v[1].2 + v[2].2) / 3.0);
                 let _ = writeln!(shapes, "<polygon points=\"{corners}\" fill=\"{fill}\" stroke=\"{fill}\"/>");
                 continue;
             }
@@ -158,14 +161,14 @@ impl Prepared<'_> {
             let name = format!("f{id}t{k}");
             let _ = writeln!(
                 defs,
-                "<linearGradient id=\"{name}\" gradientUnits=\"userSpaceOnUse\" x1=\"{:.2}\" y1=\"{:.2}\" x2=\"{:.2}\" y2=\"{:.2}\">",
+                "<linearGradient id=\"{name}\" gradientUnits=\"userSpaceOnUse\" x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\">",
                 a.0, a.1, b.0, b.1
             );
             let knots = (1..VIRIDIS_COLOURS - 1).map(|j| j as f64 / (VIRIDIS_COLOURS - 1) as f64);
             let stops = std::iter::once(t_lo).chain(knots.filter(|t| *t > t_lo && *t < t_hi)).chain([t_hi]);
             for t in stops {
                 let _ =
-                    writeln!(defs, "<stop offset=\"{:.4}\" stop-color=\"{}\"/>", (t - t_lo) / (t_hi - t_lo), colour(t));
+                    writeln!(defs, "<stop offset=\"{:.3}\" stop-color=\"{}\"/>", (t - t_lo) / (t_hi - t_lo), colour(t));
             }
             defs.push_str("</linearGradient>\n");
             let _ = writeln!(shapes, "<polygon points=\"{corners}\" fill=\"url(#{name})\" stroke=\"url(#{name})\"/>");
@@ -218,7 +221,10 @@ impl Prepared<'_> {
         if let Some(fields) = &self.svg_fields {
             let mut fields = fields.borrow_mut();
             let marker = format!("maskspec-svg-field-{}", fields.len());
-            let svg = self.svg_field(fields.len(), interpolator, |x, y| chart.backend_coord(&(x, y)));
+            let (width, height) = chart.plotting_area().dim_in_pixel();
+            let n = self.options.resolution.max(2) as f64;
+            let cell = (width as f64 / n) * (height as f64 / n);
+            let svg = self.svg_field(fields.len(), interpolator, |x, y| chart.backend_coord(&(x, y)), cell);
             area.draw(&Text::new(marker.clone(), (0, 0), (FAMILY, TICK).into_font()))?;
             fields.push((marker, svg));
         } else {
@@ -355,18 +361,22 @@ mod tests {
         let panel = HeatmapPanel { x_field: "a".into(), y_field: "b".into(), points };
         let options = HeatmapOptions::default();
         let prepared = prepare(std::slice::from_ref(&panel), &options, figure::Format::Svg).unwrap();
-        let svg = prepared.svg_field(0, &prepared.panels[0].1, |x, y| (x as i32, y as i32));
-        assert!(svg.contains(r#"x1="0.00" y1="0.00" x2="100.00" y2="0.00""#), "{svg}");
+        let svg = prepared.svg_field(0, &prepared.panels[0].1, |x, y| (x as i32, y as i32), 0.0);
+        assert!(svg.contains(r#"x1="0.0" y1="0.0" x2="100.0" y2="0.0""#), "{svg}");
         assert_eq!(svg.matches("<stop ").count(), VIRIDIS_COLOURS, "{svg}");
-        assert!(svg.contains(r##"<stop offset="0.0000" stop-color="#440154"/>"##), "{svg}");
-        assert!(svg.contains(r##"<stop offset="1.0000" stop-color="#FEE825"/>"##), "{svg}");
+        assert!(svg.contains(r##"<stop offset="0.000" stop-color="#440154"/>"##), "{svg}");
+        assert!(svg.contains(r##"<stop offset="1.000" stop-color="#FEE825"/>"##), "{svg}");
         assert_eq!(svg.matches("<polygon").count(), 1);
+        // Smaller than a cell: one colour, the interpolant's at the centroid (t = 1/3).
+        let svg = prepared.svg_field(0, &prepared.panels[0].1, |x, y| (x as i32, y as i32), 5001.0);
+        let centroid = hex(ViridisRGB.get_color(1.0 / 3.0));
+        assert!(!svg.contains("<linearGradient") && svg.contains(&format!("fill=\"{centroid}\"")), "{svg}");
 
         // Constant z: a plain fill, no gradient.
         let flat: Vec<Point> = panel.points.iter().map(|p| Point { z: 0.7, ..*p }).collect();
         let panel = HeatmapPanel { points: flat, ..panel };
         let prepared = prepare(std::slice::from_ref(&panel), &options, figure::Format::Svg).unwrap();
-        let svg = prepared.svg_field(0, &prepared.panels[0].1, |x, y| (x as i32, y as i32));
+        let svg = prepared.svg_field(0, &prepared.panels[0].1, |x, y| (x as i32, y as i32), 0.0);
         assert!(!svg.contains("<linearGradient") && svg.contains("<polygon points=\"0,0 "), "{svg}");
     }
 }
