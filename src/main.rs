@@ -136,12 +136,15 @@ struct CorrelateArgs {
     csv: Option<PathBuf>,
 }
 
-#[derive(Args)]
-#[command(after_long_help = "Inputs: the CSVs or JSON that `analyze` writes (--summary-csv, or --csv / --json \
+/// What every `plot` subcommand's --help ends with.
+const PLOT_AFTER_HELP: &str = "Inputs: the CSVs or JSON that `analyze` writes (--summary-csv, or --csv / --json \
     with --layer), or checkpoints and directories, which are analyzed first (as `analyze` would, without the \
     cache). Rows with a null coordinate or value are skipped and counted in one line on stderr.\n\n\
     Exit status: 0 when the figure was written, 1 when it was written but some checkpoints could not be \
-    analyzed, 2 on a fatal error (a bad flag, a column the input does not have, too few points).")]
+    analyzed, 2 on a fatal error (a bad flag, a column the input does not have, too few points).";
+
+#[derive(Args)]
+#[command(after_long_help = PLOT_AFTER_HELP)]
 struct PlotArgs {
     #[command(subcommand)]
     figure: PlotFigure,
@@ -198,6 +201,7 @@ struct PlotInput {
 }
 
 #[derive(Args)]
+#[command(after_long_help = PLOT_AFTER_HELP)]
 struct HeatmapArgs {
     #[command(flatten)]
     input: PlotInput,
@@ -216,6 +220,7 @@ struct HeatmapArgs {
 }
 
 #[derive(Args)]
+#[command(after_long_help = PLOT_AFTER_HELP)]
 struct ScatterArgs {
     #[command(flatten)]
     input: PlotInput,
@@ -235,6 +240,7 @@ struct ScatterArgs {
 }
 
 #[derive(Args)]
+#[command(after_long_help = PLOT_AFTER_HELP)]
 struct EvolutionArgs {
     #[command(flatten)]
     input: PlotInput,
