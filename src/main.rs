@@ -35,6 +35,9 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Correlate each metric with accuracy (Pearson, Spearman, Kendall, bootstrap CI, partial on density).
     Correlate(CorrelateArgs),
+    /// Draw a figure from analyze output: a Pareto heatmap, a metric against accuracy, or each
+    /// run over training.
+    Plot(PlotArgs),
     /// Train a Sparse-IFT model on our own sparse kernels and write its checkpoints.
     ///
     /// Writes safetensors checkpoints (weights, NAME_mask, SPEC §6 metadata with test
@@ -113,7 +116,7 @@ struct AnalyzeArgs {
 
 #[derive(Args)]
 struct CorrelateArgs {
-    /// Summary/per-layer CSVs from `analyze`, or checkpoints and directories to analyze.
+    /// Summary/per-layer CSVs or the JSON from `analyze`, or checkpoints and directories to analyze.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// Correlate this layer's metrics (needs per-layer rows: `analyze --csv` or checkpoints).
@@ -137,6 +140,185 @@ struct CorrelateArgs {
     /// Write the table as CSV.
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,
+}
+
+/// What every `plot` subcommand's --help ends with.
+const PLOT_AFTER_HELP: &str = "Inputs: the CSVs or JSON that `analyze` writes (--summary-csv, or --csv / --json \
+    with --layer), or checkpoints and directories, which are analyzed first (as `analyze` would, without the \
+    cache). Rows with a null coordinate or value are skipped and counted in one line on stderr.\n\n\
+    Exit status: 0 when the figure was written, 1 when it was written but some checkpoints could not be \
+    analyzed, 2 on a fatal error (a bad flag, a column the input does not have, too few points).";
+
+#[derive(Args)]
+#[command(after_long_help = PLOT_AFTER_HELP)]
+struct PlotArgs {
+    #[command(subcommand)]
+    figure: PlotFigure,
+}
+
+#[derive(Subcommand)]
+enum PlotFigure {
+    /// Accuracy over two coordinates, interpolated on their Delaunay triangulation, with the
+    /// Pareto front.
+    ///
+    /// By default two panels as in Sparse-IFT's Figure 4: (ramanujan_gap_imdb,
+    /// weighted_gap_imsg) and (ramanujan_gap, weighted_gap). The colour is the linear
+    /// interpolant of --z over the triangulation of the points (scipy's griddata), blank
+    /// outside their convex hull; the points are drawn on top and the Pareto front (points no
+    /// other point beats in both coordinates, larger being better) as a red line. A panel needs
+    /// at least 3 usable points not on one line.
+    ///
+    /// Of a sweep with several checkpoints per run, only each run's last checkpoint (largest
+    /// step) is a point, since a run's checkpoints are not independent and early ones have not
+    /// learned yet; --all-checkpoints keeps every row. Tables without run and step columns keep
+    /// every row.
+    Heatmap(HeatmapArgs),
+    /// A metric against accuracy, one colour per group, each group's least-squares line and
+    /// Pearson r in the legend.
+    ///
+    /// Points are chosen as for the heatmap: the last checkpoint of each run unless
+    /// --all-checkpoints.
+    Scatter(ScatterArgs),
+    /// Each run's (x, y) over its checkpoints, start and end marked, and the distance from the
+    /// run's initial checkpoint against the step (SPEC §4).
+    ///
+    /// Runs are the values of --run-column, ordered by --step-column; an `init` row without a
+    /// step counts as step 0. Distances are from the run's initial checkpoint (the `init`
+    /// column, which analyze sets for step or epoch 0 or `init` in the file name); a run without
+    /// one is measured from its earliest checkpoint, with a note on stderr.
+    Evolution(EvolutionArgs),
+}
+
+#[derive(Args)]
+struct PlotInput {
+    /// Summary or per-layer CSV, or JSON, from `analyze`; or checkpoints and directories to analyze.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// The figure to write: FILE.png (300 dpi) or FILE.svg.
+    #[arg(short, long, value_name = "FILE")]
+    out: PathBuf,
+    /// Plot this layer's metrics instead of the checkpoint means (needs per-layer rows:
+    /// `analyze --csv`, `--json`, or checkpoints).
+    #[arg(long, value_name = "NAME")]
+    layer: Option<String>,
+    /// A title above the figure.
+    #[arg(long)]
+    title: Option<String>,
+}
+
+#[derive(Args)]
+#[command(after_long_help = PLOT_AFTER_HELP)]
+struct HeatmapArgs {
+    #[command(flatten)]
+    input: PlotInput,
+    /// The x coordinate of a single panel (any numeric column); needs --y.
+    #[arg(long, value_name = "F", requires = "y")]
+    x: Option<String>,
+    /// The y coordinate of a single panel; needs --x.
+    #[arg(long, value_name = "F", requires = "x")]
+    y: Option<String>,
+    /// The value coloured over the plane.
+    #[arg(long, value_name = "COLUMN", default_value = "accuracy")]
+    z: String,
+    /// Plot every checkpoint of each run, not only its last.
+    #[arg(long)]
+    all_checkpoints: bool,
+}
+
+#[derive(Args)]
+#[command(after_long_help = PLOT_AFTER_HELP)]
+struct ScatterArgs {
+    #[command(flatten)]
+    input: PlotInput,
+    /// The metric on the x axis.
+    #[arg(long, value_name = "F", default_value = "ramanujan_gap_imdb")]
+    metric: String,
+    /// The column on the y axis.
+    #[arg(long, value_name = "COLUMN", default_value = "accuracy")]
+    accuracy_column: String,
+    /// One colour, fit line and r per value of COLUMN (e.g. sparsity, family, method).
+    /// Default: sparsity when the input has values in it, else one group.
+    #[arg(long, value_name = "COLUMN")]
+    by: Option<String>,
+    /// Plot every checkpoint of each run, not only its last.
+    #[arg(long)]
+    all_checkpoints: bool,
+}
+
+#[derive(Args)]
+#[command(after_long_help = PLOT_AFTER_HELP)]
+struct EvolutionArgs {
+    #[command(flatten)]
+    input: PlotInput,
+    /// The x coordinate of the trajectories.
+    #[arg(long, value_name = "F", default_value = "ramanujan_gap_imdb")]
+    x: String,
+    /// The y coordinate of the trajectories.
+    #[arg(long, value_name = "F", default_value = "weighted_gap_imsg")]
+    y: String,
+    /// The column naming each row's run.
+    #[arg(long, value_name = "COLUMN", default_value = "run")]
+    run_column: String,
+    /// The column ordering a run's checkpoints.
+    #[arg(long, value_name = "COLUMN", default_value = "step")]
+    step_column: String,
+}
+
+fn plot(args: &PlotArgs) -> Result<ExitCode> {
+    use maskspec::plot::{self, Checkpoints, EvolutionSpec, Format, HeatmapSpec, ScatterSpec};
+    let input = match &args.figure {
+        PlotFigure::Heatmap(a) => &a.input,
+        PlotFigure::Scatter(a) => &a.input,
+        PlotFigure::Evolution(a) => &a.input,
+    };
+    // Before any analysis, so a wrong extension costs nothing.
+    let format = Format::from_path(&input.out)?;
+    let (table, failed) =
+        maskspec::table::Table::load(&input.paths, input.layer.as_deref(), &AnalyzeOptions::default())?;
+    let checkpoints = |all: bool| if all { Checkpoints::All } else { Checkpoints::LastOfEachRun };
+    let rendered = match &args.figure {
+        PlotFigure::Heatmap(a) => {
+            let mut spec = HeatmapSpec {
+                z: a.z.clone(),
+                checkpoints: checkpoints(a.all_checkpoints),
+                title: input.title.clone(),
+                ..Default::default()
+            };
+            if let (Some(x), Some(y)) = (&a.x, &a.y) {
+                spec.panels = vec![(x.clone(), y.clone())];
+            }
+            plot::heatmap_from_table(&table, &spec, format)?
+        }
+        PlotFigure::Scatter(a) => {
+            let spec = ScatterSpec {
+                accuracy: a.accuracy_column.clone(),
+                by: a.by.clone(),
+                checkpoints: checkpoints(a.all_checkpoints),
+                title: input.title.clone(),
+                ..ScatterSpec::new(&a.metric)
+            };
+            plot::scatter_from_table(&table, &spec, format)?
+        }
+        PlotFigure::Evolution(a) => {
+            let spec = EvolutionSpec {
+                x: a.x.clone(),
+                y: a.y.clone(),
+                run: a.run_column.clone(),
+                step: a.step_column.clone(),
+                title: input.title.clone(),
+            };
+            plot::evolution_from_table(&table, &spec, format)?
+        }
+    };
+    plot::save(&rendered.bytes, &input.out)?;
+    if let Some(message) = rendered.skipped_message() {
+        eprintln!("{message}");
+    }
+    for note in &rendered.notes {
+        eprintln!("note: {note}");
+    }
+    eprintln!("wrote {}: {} points from {} rows", input.out.display(), rendered.points, rendered.rows);
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 fn correlate(args: &CorrelateArgs) -> Result<ExitCode> {
@@ -260,6 +442,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Correlate(args) => correlate(&args),
         Command::Pipeline(args) => pipeline(&args),
+        Command::Plot(args) => plot(&args),
         Command::Train(args) => {
             let summary = maskspec::train::run(&args)?;
             eprintln!(
@@ -307,5 +490,37 @@ mod tests {
         assert_eq!(args.paths.len(), 2);
         assert_eq!(args.include, ["x*", "y*"]);
         assert_eq!(args.csv, Some(PathBuf::from("o.csv")));
+    }
+
+    #[test]
+    fn plot_flags_parse() {
+        let cli = Cli::parse_from([
+            "maskspec",
+            "plot",
+            "heatmap",
+            "s.csv",
+            "runs",
+            "-o",
+            "h.svg",
+            "--x",
+            "mu0",
+            "--y",
+            "mu_hat",
+            "--all-checkpoints",
+        ]);
+        let Command::Plot(PlotArgs { figure: PlotFigure::Heatmap(args) }) = cli.command else { panic!("a heatmap") };
+        assert_eq!(args.input.paths, [PathBuf::from("s.csv"), PathBuf::from("runs")]);
+        assert_eq!(args.input.out, PathBuf::from("h.svg"));
+        assert_eq!((args.x.as_deref(), args.y.as_deref(), args.z.as_str()), (Some("mu0"), Some("mu_hat"), "accuracy"));
+        assert!(args.all_checkpoints);
+        // --x alone is refused: a panel needs both coordinates.
+        assert!(Cli::try_parse_from(["maskspec", "plot", "heatmap", "s.csv", "-o", "h.png", "--x", "mu0"]).is_err());
+        let cli = Cli::parse_from(["maskspec", "plot", "scatter", "s.csv", "--out", "s.png", "--by", "family"]);
+        let Command::Plot(PlotArgs { figure: PlotFigure::Scatter(args) }) = cli.command else { panic!("a scatter") };
+        assert_eq!((args.metric.as_str(), args.by.as_deref()), ("ramanujan_gap_imdb", Some("family")));
+        let cli = Cli::parse_from(["maskspec", "plot", "evolution", "j.json", "-o", "e.png", "--layer", "fc.weight"]);
+        let Command::Plot(PlotArgs { figure: PlotFigure::Evolution(args) }) = cli.command else { panic!("evolution") };
+        assert_eq!((args.x.as_str(), args.step_column.as_str()), ("ramanujan_gap_imdb", "step"));
+        assert_eq!(args.input.layer.as_deref(), Some("fc.weight"));
     }
 }

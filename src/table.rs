@@ -1,6 +1,8 @@
 //! A small column table read from CSV (header + rows, empty cell = null): what `correlate`
-//! and `plot` read, whether the input is a CSV written by `analyze` or checkpoints analyzed
-//! on the fly (through the same CSV export, so there is one path from an analysis to a table).
+//! and `plot` read, whether the input is a CSV written by `analyze`, its `--json`, or
+//! checkpoints analyzed on the fly (through the same CSV export, so there is one path from an
+//! analysis to a table). The JSON is flattened the way the CSV export flattens an analysis, so
+//! the three inputs give equal tables.
 
 use std::path::PathBuf;
 
@@ -14,6 +16,8 @@ pub enum TableError {
     Csv { path: PathBuf, message: String },
     #[error("{path}: its columns differ from the first input's; pass inputs written by the same analyze")]
     Columns { path: PathBuf },
+    #[error("{path}: not the JSON `analyze --json` writes: {message}")]
+    Json { path: PathBuf, message: String },
     #[error("{path}: analysis failed: {message}")]
     Analyze { path: PathBuf, message: String },
     #[error("no `layer` column: --layer needs the per-layer output of `analyze --csv`")]
@@ -41,8 +45,69 @@ impl Table {
         Ok(Table { names, rows })
     }
 
-    /// Reads every input (`.csv` as is, anything else analyzed), keeps the rows of `layer`
-    /// when given, and concatenates them. Returns the table and the number of failed inputs.
+    /// The table the CSV export would write for the analysis in `bytes` (`analyze --json`):
+    /// with `layers`, one row per checkpoint × layer (the `--csv` columns), else one per
+    /// checkpoint (the `--summary-csv` columns). Cells are written as that export writes them
+    /// (serde_json's shortest round-trip numbers, nulls empty), so the tables are equal.
+    pub fn from_analysis_json(bytes: &[u8], layers: bool) -> Result<Table, String> {
+        use serde_json::{Map, Value};
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        let checkpoints =
+            value.get("checkpoints").and_then(Value::as_array).ok_or("no `checkpoints` array at the top level")?;
+        // The export's row: the report's own scalar fields (checkpoint, run, step, …) in
+        // order, then the summary or one layer; `metadata` is not a column.
+        const NESTED: [&str; 3] = ["metadata", "summary", "layers"];
+        let mut rows: Vec<Map<String, Value>> = Vec::new();
+        for (i, report) in checkpoints.iter().enumerate() {
+            let report = report.as_object().ok_or_else(|| format!("checkpoints[{i}] is not an object"))?;
+            let head: Map<String, Value> = report
+                .iter()
+                .filter(|(k, _)| !NESTED.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let object = |key: &str, v: &Value| {
+                v.as_object().cloned().ok_or_else(|| format!("checkpoints[{i}].{key} is not an object"))
+            };
+            if layers {
+                let list = report
+                    .get("layers")
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| format!("checkpoints[{i}] has no `layers` array"))?;
+                for layer in list {
+                    let mut row = head.clone();
+                    row.extend(object("layers[]", layer)?);
+                    rows.push(row);
+                }
+            } else {
+                let summary = report.get("summary").ok_or_else(|| format!("checkpoints[{i}] has no `summary`"))?;
+                let mut row = head;
+                row.extend(object("summary", summary)?);
+                rows.push(row);
+            }
+        }
+        let cell = |value: &Value| match value {
+            Value::Null => None,
+            Value::String(s) if s.is_empty() => None,
+            Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        };
+        let names: Vec<String> = rows.first().map(|row| row.keys().cloned().collect()).unwrap_or_default();
+        let rows = rows
+            .iter()
+            .enumerate()
+            .map(|(r, row)| {
+                if row.len() != names.len() || row.keys().zip(&names).any(|(a, b)| a != b) {
+                    return Err(format!("row {r} has other fields than the first row"));
+                }
+                Ok(row.values().map(cell).collect())
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Table { names, rows })
+    }
+
+    /// Reads every input (`.csv` and `.json` from `analyze` as they are, anything else
+    /// analyzed), keeps the rows of `layer` when given, and concatenates them. Returns the
+    /// table and the number of failed inputs.
     pub fn load(
         paths: &[PathBuf],
         layer: Option<&str>,
@@ -50,12 +115,18 @@ impl Table {
     ) -> Result<(Table, usize), TableError> {
         let mut table: Option<Table> = None;
         let mut failed = 0;
-        let (csvs, others): (Vec<&PathBuf>, Vec<&PathBuf>) =
-            paths.iter().partition(|p| p.extension().is_some_and(|e| e == "csv"));
+        let extension = |p: &PathBuf| p.extension().map(|e| e.to_ascii_lowercase());
+        let (tables, others): (Vec<&PathBuf>, Vec<&PathBuf>) =
+            paths.iter().partition(|p| extension(p).is_some_and(|e| e == "csv" || e == "json"));
         let mut parts: Vec<(PathBuf, Table)> = Vec::new();
-        for path in csvs {
+        for path in tables {
             let bytes = std::fs::read(path).map_err(|source| TableError::Read { path: path.clone(), source })?;
-            let part = Table::from_csv(&bytes).map_err(|message| TableError::Csv { path: path.clone(), message })?;
+            let part = if extension(path).is_some_and(|e| e == "json") {
+                Table::from_analysis_json(&bytes, layer.is_some())
+                    .map_err(|message| TableError::Json { path: path.clone(), message })?
+            } else {
+                Table::from_csv(&bytes).map_err(|message| TableError::Csv { path: path.clone(), message })?
+            };
             parts.push((path.clone(), part));
         }
         if !others.is_empty() {

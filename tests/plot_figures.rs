@@ -76,6 +76,11 @@ fn heatmap_png_and_svg() {
     heatmap(&panels, &options, &svg_path).unwrap();
     let svg = std::fs::read_to_string(&svg_path).unwrap();
     assert!(svg.starts_with("<svg"));
+    // The field is one gradient-filled polygon per Delaunay triangle (a 160 × 160 grid of
+    // cells took 3.6 MB): the only rectangles left are the background and the colour bar.
+    assert!(svg.len() < 250_000, "{} bytes", svg.len());
+    assert!(svg.matches("<rect").count() < 300 && svg.matches("<linearGradient").count() > 100);
+    assert!(!svg.contains("maskspec-svg-field"), "every placeholder replaced");
     for label in [
         "ramanujan_gap_imdb (Δr_imdb)",
         "weighted_gap_imsg (λ_imsg)",
@@ -124,8 +129,10 @@ fn degenerate_heatmap_is_an_error_not_a_panic() {
     let panel = HeatmapPanel { x_field: "a".into(), y_field: "b".into(), points: line };
     let err = heatmap(&[panel], &HeatmapOptions::default(), &dir.join("line.png")).unwrap_err();
     assert!(matches!(err, PlotError::Degenerate { points: 4 }), "{err}");
-    let err = heatmap(&[], &HeatmapOptions::default(), &dir.join("x.gif")).unwrap_err();
+    let err = heatmap(&[], &HeatmapOptions::default(), &dir.join("x.png")).unwrap_err();
     assert!(matches!(err, PlotError::Empty { .. }));
+    let err = heatmap(&[], &HeatmapOptions::default(), &dir.join("x.gif")).unwrap_err();
+    assert!(matches!(err, PlotError::UnknownFormat { .. }));
 }
 
 #[test]

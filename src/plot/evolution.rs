@@ -33,6 +33,8 @@ pub struct EvolutionRun {
 pub struct EvolutionOptions {
     pub x_field: String,
     pub y_field: String,
+    /// The label of the distance panel's x axis (what orders the checkpoints).
+    pub step_label: String,
     pub title: Option<String>,
     pub size: (u32, u32),
 }
@@ -42,6 +44,7 @@ impl Default for EvolutionOptions {
         EvolutionOptions {
             x_field: "ramanujan_gap_imdb".to_string(),
             y_field: "weighted_gap_imsg".to_string(),
+            step_label: "training step".to_string(),
             title: None,
             size: (1900, 860),
         }
@@ -110,8 +113,8 @@ impl Evolution<'_> {
             .axis_desc_style((FAMILY, LABEL))
             .x_labels(TICKS)
             .y_labels(TICKS)
-            .x_label_formatter(&tick_format(x1 - x0))
-            .y_label_formatter(&tick_format(y1 - y0))
+            .x_label_formatter(&tick_format(x0, x1))
+            .y_label_formatter(&tick_format(y0, y1))
             .draw()?;
         for (k, (run, points)) in self.runs.iter().zip(&runs).enumerate() {
             let color = palette(k);
@@ -161,7 +164,7 @@ impl Evolution<'_> {
             .configure_mesh()
             .light_line_style(WHITE)
             .bold_line_style(RGBColor(225, 225, 225))
-            .x_desc("training step")
+            .x_desc(self.options.step_label.clone())
             .y_desc(format!(
                 "‖({}, {}) − start‖₂",
                 axis_symbol(&self.options.x_field),
@@ -171,8 +174,8 @@ impl Evolution<'_> {
             .axis_desc_style((FAMILY, LABEL))
             .x_labels(TICKS)
             .y_labels(TICKS)
-            .x_label_formatter(&tick_format(s1 - s0))
-            .y_label_formatter(&tick_format(d1))
+            .x_label_formatter(&tick_format(s0, s1))
+            .y_label_formatter(&tick_format(0.0, d1))
             .draw()?;
         for (k, curve) in curves.iter().enumerate() {
             let color = palette(k);

@@ -51,6 +51,22 @@ impl Format {
 pub(crate) trait Figure {
     fn size(&self) -> (u32, u32);
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError>;
+    /// SVG that plotters cannot draw: (placeholder text, SVG to put in place of the `<text>`
+    /// element holding it), collected while drawing.
+    fn svg_fragments(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+}
+
+/// Replaces the `<text>` element containing `marker` with `fragment`.
+fn splice_svg(svg: &mut String, marker: &str, fragment: &str) -> Result<(), PlotError> {
+    let missing = || PlotError::Draw(format!("SVG placeholder {marker} not found"));
+    let at = svg.find(marker).ok_or_else(missing)?;
+    let start = svg[..at].rfind("<text").ok_or_else(missing)?;
+    let end = at + svg[at..].find("</text>").ok_or_else(missing)? + "</text>".len();
+    let end = if svg[end..].starts_with('\n') { end + 1 } else { end };
+    svg.replace_range(start..end, fragment);
+    Ok(())
 }
 
 /// 300 dots per inch, in the PNG's pixels-per-metre.
@@ -68,6 +84,9 @@ pub(crate) fn render(figure: &impl Figure, format: Format) -> Result<Vec<u8>, Pl
                 root.fill(&WHITE)?;
                 figure.draw(&root)?;
                 root.present()?;
+            }
+            for (marker, fragment) in figure.svg_fragments() {
+                splice_svg(&mut svg, &marker, &fragment)?;
             }
             Ok(svg.into_bytes())
         }
@@ -144,18 +163,24 @@ pub(crate) fn extent(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)
 pub(crate) const TICKS: usize = 6;
 
 /// Tick labels with one number of decimals for a whole axis (plotters' default writes 0.9
-/// next to 0.92 and 100.0 for steps). Plotters puts at most [`TICKS`] labels on steps of
-/// 1, 2 or 5 × 10ᵐ, so the step is at least the smallest such value ≥ span/(TICKS − 1),
-/// and its decimals are −m.
-pub(crate) fn tick_format(span: f64) -> impl Fn(&f64) -> String {
-    let decimals = if span > 0.0 && span.is_finite() {
-        let least = span / (TICKS - 1) as f64;
-        let power = 10f64.powf(least.log10().floor());
-        let step = [1.0, 2.0, 5.0, 10.0]
-            .iter()
-            .map(|m| m * power)
-            .find(|s| *s >= least * (1.0 - 1e-12))
-            .unwrap_or(power * 10.0);
+/// next to 0.92 and 100.0 for steps). Plotters labels the multiples of the smallest step of
+/// 1, 2 or 5 × 10ᵐ that puts at most [`TICKS`] of them in [lo, hi]; the same search here finds
+/// that step, and its decimals are −m. (From the span alone the step cannot be known: −0.3 to
+/// 2.9 is labelled every 0.5, 0.1 to 3.3 every 1.)
+pub(crate) fn tick_format(lo: f64, hi: f64) -> impl Fn(&f64) -> String {
+    let labels = |step: f64| ((hi / step + 1e-9).floor() - (lo / step - 1e-9).ceil() + 1.0).max(0.0);
+    let decimals = if hi > lo && lo.is_finite() && hi.is_finite() {
+        let mut power = 10f64.powf((hi - lo).log10().ceil());
+        let mut step = power;
+        'search: loop {
+            for m in [0.5, 0.2, 0.1] {
+                if labels(power * m) > TICKS as f64 {
+                    break 'search;
+                }
+                step = power * m;
+            }
+            power /= 10.0;
+        }
         (-(step.log10() + 1e-9).floor()).clamp(0.0, 9.0) as usize
     } else {
         2
@@ -201,15 +226,19 @@ mod tests {
 
     #[test]
     fn tick_labels_share_their_decimals() {
-        // span 0.1 over 5 steps: 0.02 → two decimals.
-        let accuracy = tick_format(0.1);
+        // 0.85 to 0.95: labels every 0.02 (5 of them; every 0.01 would be 11).
+        let accuracy = tick_format(0.85, 0.95);
         assert_eq!((accuracy(&0.9), accuracy(&0.92)), ("0.90".to_string(), "0.92".to_string()));
-        assert_eq!(tick_format(1000.0)(&100.0), "100");
-        // span 4: step ≥ 0.8 → 1 → no decimals; span 0.6: step ≥ 0.12 → 0.2 → one.
-        assert_eq!(tick_format(4.0)(&2.0), "2");
-        assert_eq!(tick_format(0.6)(&0.4), "0.4");
-        // span 0.25: step ≥ 0.05 → two decimals.
-        assert_eq!(tick_format(0.25)(&0.05), "0.05");
+        assert_eq!(tick_format(0.0, 1000.0)(&100.0), "100");
+        // Similar spans, other steps: −0.3..2.9 fits 0, 0.5, …, 2.5 (6 labels); 0.1..3.6 would
+        // need 7 halves, so it is labelled 1, 2, 3.
+        assert_eq!(tick_format(-0.3, 2.9)(&1.5), "1.5");
+        assert_eq!(tick_format(0.1, 3.6)(&2.0), "2");
+        assert_eq!(tick_format(0.0, 4.0)(&2.0), "2");
+        assert_eq!(tick_format(0.0, 0.6)(&0.4), "0.4");
+        // 0 to 0.25: every 0.05 (6 labels).
+        assert_eq!(tick_format(0.0, 0.25)(&0.05), "0.05");
+        assert_eq!(tick_format(1.0, 1.0)(&1.0), "1.00");
     }
 
     #[test]

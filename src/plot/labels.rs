@@ -12,10 +12,11 @@ pub fn axis_label(field: &str) -> String {
         "spectral_gap_bound_imdb" => "Δs_imdb",
         "weighted_gap" => "λ",
         "weighted_gap_imsg" => "λ_imsg",
-        "mu0" => "μ₀",
-        "mu_hat" => "μ̂",
-        "weighted_mu0" => "weighted μ₀",
-        "weighted_mu_hat" => "weighted μ̂",
+        // SPEC's σ1(B), σ2(B): a μ with a combining hat is drawn beside, not over, the μ.
+        "mu0" => "σ₁(B)",
+        "mu_hat" => "σ₂(B)",
+        "weighted_mu0" => "σ₁(B_w)",
+        "weighted_mu_hat" => "σ₂(B_w)",
         "full_spectrum_l2" => "‖(Δr, λ, Δr_imdb, λ_imsg)‖₂",
         _ => return field.to_string(),
     };
@@ -41,5 +42,8 @@ mod tests {
         assert_eq!(axis_label("ramanujan_gap_imdb"), "ramanujan_gap_imdb (Δr_imdb)");
         assert_eq!(axis_label("weighted_gap_imsg"), "weighted_gap_imsg (λ_imsg)");
         assert_eq!(axis_label("test_acc"), "test_acc");
+        assert_eq!(axis_label("mu_hat"), "mu_hat (σ₂(B))");
+        assert_eq!(axis_symbol("weighted_mu_hat"), "σ₂(B_w)");
+        assert_eq!(axis_symbol("density"), "density");
     }
 }

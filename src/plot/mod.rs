@@ -1,12 +1,14 @@
 //! Figures a paper can use: Pareto heatmaps of accuracy over two spectral coordinates,
 //! a metric against accuracy by group, and each run's coordinate over training.
 //!
-//! Inputs are plain points (the caller reads analysis output and picks the fields); every
+//! The renderers take plain points; `from_table` picks them from analysis output (which rows,
+//! which fields, what is skipped) for `maskspec plot` and the pipeline alike. Every
 //! figure renders to PNG or SVG in memory with the DejaVu Sans font shipped in `assets/`
 //! (no system font lookup) and is written through [`crate::atomic`].
 
 mod evolution;
 mod figure;
+mod from_table;
 mod heatmap;
 mod interpolate;
 mod labels;
@@ -17,9 +19,13 @@ use std::path::PathBuf;
 
 pub use evolution::{distance_from_start, evolution, render_evolution, EvolutionOptions, EvolutionPoint, EvolutionRun};
 pub use figure::{save, Format};
+pub use from_table::{
+    evolution_from_table, heatmap_from_table, scatter_from_table, Checkpoints, EvolutionSpec, HeatmapSpec, Rendered,
+    ScatterSpec, DEFAULT_HEATMAP_PANELS,
+};
 pub use heatmap::{heatmap, render_heatmap, HeatmapOptions, HeatmapPanel};
 pub use interpolate::{LinearInterpolator, Point};
-pub use labels::axis_label;
+pub use labels::{axis_label, axis_symbol};
 pub use pareto::{pareto_front, Better};
 pub use scatter::{fit_line, render_scatter, scatter, ScatterGroup, ScatterOptions};
 
@@ -28,6 +34,10 @@ pub use scatter::{fit_line, render_scatter, scatter, ScatterGroup, ScatterOption
 pub enum PlotError {
     #[error("{points} points with finite coordinates do not span a triangle: the heatmap needs at least 3 points not on one line")]
     Degenerate { points: usize },
+    #[error("no column `{column}` in the input; columns: {columns}")]
+    MissingColumn { column: String, columns: String },
+    #[error("{what}: {usable} of {rows} rows have a value in each of {needed}; it needs at least {minimum}")]
+    TooFewPoints { what: String, usable: usize, rows: usize, needed: String, minimum: usize },
     #[error("{what}: nothing to plot (no point with finite coordinates)")]
     Empty { what: String },
     #[error("{path}: unknown figure format; use a .png or .svg file name")]

@@ -108,8 +108,8 @@ impl Figure for Scatter<'_> {
             .axis_desc_style((FAMILY, LABEL))
             .x_labels(TICKS)
             .y_labels(TICKS)
-            .x_label_formatter(&tick_format(x1 - x0))
-            .y_label_formatter(&tick_format(y1 - y0))
+            .x_label_formatter(&tick_format(x0, x1))
+            .y_label_formatter(&tick_format(y0, y1))
             .draw()?;
 
         for (k, group) in self.groups.iter().enumerate() {
