@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+mod seeded;
+
 fn summary_csv(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("summary.csv");
     let mut text = String::from("run,family,accuracy,density,ramanujan_gap\n");
@@ -54,11 +56,7 @@ fn a_missing_column_is_named_and_exits_2() {
 fn checkpoint_sweep(root: &std::path::Path) -> std::path::PathBuf {
     use maskspec::checkpoint::safetensors::{write, TensorBytes};
     let runs = root.join("runs");
-    let mut state = 7u64;
-    let mut next = move || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (state >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut next = seeded::stream(7);
     for k in 0..4 {
         let dir = runs.join(format!("r{k}"));
         std::fs::create_dir_all(&dir).unwrap();

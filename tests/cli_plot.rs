@@ -8,13 +8,8 @@ use std::process::{Command, Output};
 
 use maskspec::checkpoint::safetensors::{write, TensorBytes};
 
-/// A deterministic stream in [0, 1).
-fn stream(mut state: u64) -> impl FnMut() -> f64 {
-    move || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (state >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+mod seeded;
+use seeded::stream;
 
 /// runs/s{sparsity}-{seed}/step_{0,100,200}.safetensors: two layers with random masks of
 /// density about 1 − sparsity, redrawn at every step, and SPEC §6 metadata (run, step, sparsity,

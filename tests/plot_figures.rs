@@ -8,6 +8,9 @@ use maskspec::plot::{
     Format, HeatmapOptions, HeatmapPanel, PlotError, Point, ScatterGroup, ScatterOptions,
 };
 
+mod seeded;
+use seeded::stream;
+
 fn out_dir() -> (Option<tempfile::TempDir>, PathBuf) {
     match std::env::var_os("MASKSPEC_KEEP_PLOTS") {
         Some(dir) => (None, PathBuf::from(dir)),
@@ -16,14 +19,6 @@ fn out_dir() -> (Option<tempfile::TempDir>, PathBuf) {
             let path = dir.path().to_path_buf();
             (Some(dir), path)
         }
-    }
-}
-
-/// A deterministic pseudo-random stream in [0, 1).
-fn stream(mut state: u64) -> impl FnMut() -> f64 {
-    move || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (state >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 

@@ -12,12 +12,8 @@ use maskspec::plot::{
 };
 use maskspec::table::{Table, TableError};
 
-fn stream(mut state: u64) -> impl FnMut() -> f64 {
-    move || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (state >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+mod seeded;
+use seeded::stream;
 
 /// Two runs × two checkpoints of two layers; the run name has a comma and a quote (CSV
 /// quoting), one checkpoint has no accuracy (an empty cell), one layer is below the
