@@ -1,4 +1,5 @@
-//! Bench 1: one linear layer 1024×1024, batch 128, forward + input gradient + weight gradient,
+//! Bench 1: one linear layer 1024×1024, batch 128, forward + input gradient + weight gradient
+//! (the sparse backward computes both gradients in one pass),
 //! sparse kernels at several sparsities against the dense (faer GEMM) path at the same shape.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -40,8 +41,7 @@ fn bench(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("sparse", sparsity), &w, |b, w| {
             b.iter(|| {
                 kernels::sparse_forward(w, &x, BATCH, &mut y);
-                kernels::sparse_input_grad(w, &dy, BATCH, &mut dx);
-                kernels::sparse_weight_grad(w, &dy, &x, BATCH, &mut dw);
+                kernels::sparse_backward(w, &dy, &x, BATCH, &mut dx, &mut dw);
                 black_box((&y, &dx, &dw));
             })
         });
@@ -55,11 +55,33 @@ fn bench(c: &mut Criterion) {
     let w = SparseWeights::from_dense_masked(N, N, &weight, &mask);
     let mut dw = vec![0f32; w.nnz()];
     parts.bench_function("forward", |b| b.iter(|| kernels::sparse_forward(&w, &x, BATCH, black_box(&mut y))));
-    parts.bench_function("input_grad", |b| b.iter(|| kernels::sparse_input_grad(&w, &dy, BATCH, black_box(&mut dx))));
+    parts.bench_function("backward", |b| {
+        b.iter(|| kernels::sparse_backward(&w, &dy, &x, BATCH, black_box(&mut dx), black_box(&mut dw)))
+    });
     parts.bench_function("weight_grad", |b| {
         b.iter(|| kernels::sparse_weight_grad(&w, &dy, &x, BATCH, black_box(&mut dw)))
     });
     parts.finish();
+
+    // The middle layer of bench 2's Sparse Wide MLP (1024 widened by √10 = 3238, density 0.1):
+    // its activations (1.6 MB) no longer fit in L2, unlike the 1024² layer's.
+    const WIDE: usize = 3238;
+    let mut wide = c.benchmark_group("linear_3238x3238_b128_s0.9_parts");
+    wide.sample_size(20).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
+    let weight: Vec<f32> = (0..WIDE * WIDE).map(|_| rng.random_range(-0.05f32..0.05)).collect();
+    let mask: Vec<bool> = (0..WIDE * WIDE).map(|_| rng.random_bool(0.1)).collect();
+    let w = SparseWeights::from_dense_masked(WIDE, WIDE, &weight, &mask);
+    let x: Vec<f32> = (0..WIDE * BATCH).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let dy: Vec<f32> = (0..WIDE * BATCH).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let (mut y, mut dx, mut dw) = (vec![0f32; WIDE * BATCH], vec![0f32; WIDE * BATCH], vec![0f32; w.nnz()]);
+    wide.bench_function("forward", |b| b.iter(|| kernels::sparse_forward(&w, &x, BATCH, black_box(&mut y))));
+    wide.bench_function("backward", |b| {
+        b.iter(|| kernels::sparse_backward(&w, &dy, &x, BATCH, black_box(&mut dx), black_box(&mut dw)))
+    });
+    wide.bench_function("weight_grad", |b| {
+        b.iter(|| kernels::sparse_weight_grad(&w, &dy, &x, BATCH, black_box(&mut dw)))
+    });
+    wide.finish();
 }
 
 criterion_group!(benches, bench);
