@@ -1,5 +1,4 @@
-//! Bench 1: one linear layer 1024×1024, batch 128, forward + input gradient + weight gradient
-//! (the sparse backward computes both gradients in one pass),
+//! Bench 1: one linear layer 1024×1024, batch 128, forward + input gradient + weight gradient,
 //! sparse kernels at several sparsities against the dense (faer GEMM) path at the same shape.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -41,7 +40,8 @@ fn bench(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("sparse", sparsity), &w, |b, w| {
             b.iter(|| {
                 kernels::sparse_forward(w, &x, BATCH, &mut y);
-                kernels::sparse_backward(w, &dy, &x, BATCH, &mut dx, &mut dw);
+                kernels::sparse_input_grad(w, &dy, BATCH, &mut dx);
+                kernels::sparse_weight_grad(w, &dy, &x, BATCH, &mut dw);
                 black_box((&y, &dx, &dw));
             })
         });
@@ -55,9 +55,7 @@ fn bench(c: &mut Criterion) {
     let w = SparseWeights::from_dense_masked(N, N, &weight, &mask);
     let mut dw = vec![0f32; w.nnz()];
     parts.bench_function("forward", |b| b.iter(|| kernels::sparse_forward(&w, &x, BATCH, black_box(&mut y))));
-    parts.bench_function("backward", |b| {
-        b.iter(|| kernels::sparse_backward(&w, &dy, &x, BATCH, black_box(&mut dx), black_box(&mut dw)))
-    });
+    parts.bench_function("input_grad", |b| b.iter(|| kernels::sparse_input_grad(&w, &dy, BATCH, black_box(&mut dx))));
     parts.bench_function("weight_grad", |b| {
         b.iter(|| kernels::sparse_weight_grad(&w, &dy, &x, BATCH, black_box(&mut dw)))
     });
@@ -75,9 +73,7 @@ fn bench(c: &mut Criterion) {
     let dy: Vec<f32> = (0..WIDE * BATCH).map(|_| rng.random_range(-1.0f32..1.0)).collect();
     let (mut y, mut dx, mut dw) = (vec![0f32; WIDE * BATCH], vec![0f32; WIDE * BATCH], vec![0f32; w.nnz()]);
     wide.bench_function("forward", |b| b.iter(|| kernels::sparse_forward(&w, &x, BATCH, black_box(&mut y))));
-    wide.bench_function("backward", |b| {
-        b.iter(|| kernels::sparse_backward(&w, &dy, &x, BATCH, black_box(&mut dx), black_box(&mut dw)))
-    });
+    wide.bench_function("input_grad", |b| b.iter(|| kernels::sparse_input_grad(&w, &dy, BATCH, black_box(&mut dx))));
     wide.bench_function("weight_grad", |b| {
         b.iter(|| kernels::sparse_weight_grad(&w, &dy, &x, BATCH, black_box(&mut dw)))
     });

@@ -132,18 +132,12 @@ impl Linear {
         threads: usize,
     ) {
         let x = &self.input;
-        let mut dx = dx;
-        if let Some(dx) = dx.as_deref_mut() {
-            dx.clear();
-            dx.resize(self.inputs * batch, 0.0);
-        }
-        match (&self.weights, dx.as_deref_mut()) {
-            (Weights::Dense(_), _) => {
+        match &self.weights {
+            Weights::Dense(_) => {
                 kernels::dense_weight_grad(dy, x, self.outputs, self.inputs, batch, &mut self.grad_w, threads)
             }
-            (Weights::Sparse(s), Some(dx)) => kernels::sparse_backward(s, dy, x, batch, dx, &mut self.grad_w),
-            (Weights::Sparse(s), None) => kernels::sparse_weight_grad(s, dy, x, batch, &mut self.grad_w),
-            (Weights::Masked { mask, .. }, _) => {
+            Weights::Sparse(s) => kernels::sparse_weight_grad(s, dy, x, batch, &mut self.grad_w),
+            Weights::Masked { mask, .. } => {
                 kernels::dense_weight_grad(dy, x, self.outputs, self.inputs, batch, &mut self.grad_w, threads);
                 self.grad_w.iter_mut().zip(mask).filter(|(_, &m)| !m).for_each(|(g, _)| *g = 0.0);
             }
@@ -157,8 +151,15 @@ impl Linear {
         for (g, row) in self.grad_b.iter_mut().zip(dy.chunks_exact(batch)) {
             *g = row.iter().sum();
         }
-        if let (Some(dx), Weights::Dense(w) | Weights::Masked { weight: w, .. }) = (dx, &self.weights) {
-            kernels::dense_input_grad(w, self.outputs, self.inputs, dy, batch, dx, threads)
+        if let Some(dx) = dx {
+            dx.clear();
+            dx.resize(self.inputs * batch, 0.0);
+            match &self.weights {
+                Weights::Dense(w) | Weights::Masked { weight: w, .. } => {
+                    kernels::dense_input_grad(w, self.outputs, self.inputs, dy, batch, dx, threads)
+                }
+                Weights::Sparse(s) => kernels::sparse_input_grad(s, dy, batch, dx),
+            }
         }
     }
 

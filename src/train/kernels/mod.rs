@@ -4,9 +4,8 @@
 //!
 //! - [`SparseWeights`]: the mask's positions in CSR order (rows = outputs) plus a transposed
 //!   index, so the input gradient is parallel over inputs without atomics.
-//! - Forward `Y = W·X`; backward: input gradient `dX = Wᵀ·dY` and weight gradient at the
-//!   mask's positions only (SDDMM) `dW_k = dY[o,:]·X[j,:]` in one pass over `W`'s columns, or
-//!   the weight gradient alone where no input gradient is needed (first layer).
+//! - Forward `Y = W·X`, input gradient `dX = Wᵀ·dY`, weight gradient at the mask's positions
+//!   only (SDDMM) `dW_k = dY[o,:]·X[j,:]`.
 //! - The dense path (`dense_*`) is faer's GEMM on the same layout: dense layers and the baseline.
 //!
 //! Each sparse kernel is compiled twice, once for AVX2+FMA (picked at run time when the CPU has
@@ -16,7 +15,7 @@
 mod simd;
 
 pub use simd::has_avx2_fma;
-use simd::{BackwardFn, DotFn, GatherFn};
+use simd::{DotFn, GatherFn};
 
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
@@ -37,8 +36,6 @@ pub struct SparseWeights {
     t_ptr: Vec<usize>,
     t_row: Vec<u32>,
     t_pos: Vec<u32>,
-    /// Inverse of `t_pos`: where the weight at each CSR position sits in the transposed order.
-    csc_pos: Vec<u32>,
     /// Where each row's entries cross into the next panel of [`PANEL`] columns: row `r`'s
     /// entries in column panel `p` are `seg[r·(pc+1) + p]..seg[r·(pc+1) + p + 1]`, with `pc`
     /// the number of column panels (columns are sorted within a row).
@@ -48,7 +45,7 @@ pub struct SparseWeights {
 }
 
 /// Rows of the randomly accessed operand one pass reads (the columns of `W` in the forward and
-/// weight gradient, its rows in the backward). A layer wider than this is processed in panels
+/// weight gradient, its rows in the input gradient). A layer wider than this is processed in panels
 /// so the operand's rows stay in L2 (1 MiB) at batch 128: on a 3238² layer at 10% density
 /// (thread CPU time, one thread) the input gradient went from 14.7 to 12.4 ms, the forward
 /// from 10.6 to 10.0 ms.
@@ -101,7 +98,6 @@ impl SparseWeights {
             t_ptr: Vec::new(),
             t_row: Vec::new(),
             t_pos: Vec::new(),
-            csc_pos: Vec::new(),
             seg: Vec::new(),
             t_seg: Vec::new(),
         };
@@ -130,14 +126,9 @@ impl SparseWeights {
                 next[c] += 1;
             }
         }
-        let mut csc_pos = vec![0u32; t_pos.len()];
-        for (k, &p) in t_pos.iter().enumerate() {
-            csc_pos[p as usize] = k as u32;
-        }
         self.t_ptr = t_ptr;
         self.t_row = t_row;
         self.t_pos = t_pos;
-        self.csc_pos = csc_pos;
     }
 
     pub fn nnz(&self) -> usize {
@@ -190,90 +181,55 @@ pub fn sparse_forward(w: &SparseWeights, x: &[f32], batch: usize, y: &mut [f32])
     forward_with(simd::gather_rows(), w, x, batch, y)
 }
 
-/// Panel by panel of `x` rows: a row of `y` adds each later panel to what the earlier ones
-/// stored, in the order one pass would, so results depend neither on the panels nor on the
-/// thread count.
-fn forward_with(kernel: GatherFn, w: &SparseWeights, x: &[f32], batch: usize, y: &mut [f32]) {
-    assert_eq!(x.len(), w.cols * batch);
-    assert_eq!(y.len(), w.rows * batch);
+/// `out[line, :] = Σ values · src[idx, :]` over each line's entries, panel by panel of `src`
+/// rows: a line adds each later panel to what the earlier ones stored, in the order one pass
+/// would, so results depend neither on the panels nor on the thread count.
+#[allow(clippy::too_many_arguments)] // the forward's and the input gradient's index layouts
+fn gather_panels(
+    kernel: GatherFn,
+    seg: &[usize],
+    idx: &[u32],
+    values: &[f32],
+    src: &[f32],
+    src_rows: usize,
+    batch: usize,
+    out: &mut [f32],
+) {
     if batch == 0 {
         return;
     }
-    let np = panels(w.cols);
-    for (b0, b1) in batch_tiles(batch, w.cols.min(PANEL)) {
+    let np = panels(src_rows);
+    for (b0, b1) in batch_tiles(batch, src_rows.min(PANEL)) {
         for p in 0..np {
-            y.par_chunks_mut(batch).with_min_len(min_rows(b1 - b0)).enumerate().for_each(|(r, out)| {
-                let range = w.seg[r * (np + 1) + p]..w.seg[r * (np + 1) + p + 1];
+            out.par_chunks_mut(batch).with_min_len(min_rows(b1 - b0)).enumerate().for_each(|(l, out)| {
+                let range = seg[l * (np + 1) + p]..seg[l * (np + 1) + p + 1];
                 if p == 0 || !range.is_empty() {
-                    kernel(&w.col_idx[range.clone()], &w.values[range], x, batch, b0, p > 0, &mut out[b0..b1]);
+                    kernel(&idx[range.clone()], &values[range], src, batch, b0, p > 0, &mut out[b0..b1]);
                 }
             });
         }
     }
 }
 
-/// Both gradients at once: `dx = Wᵀ·dy` and the weight gradient at the mask's positions
-/// (aligned with `w.values`), in one pass over `W`'s columns so each row of `dy` is read once
-/// for both.
-pub fn sparse_backward(w: &SparseWeights, dy: &[f32], x: &[f32], batch: usize, dx: &mut [f32], dw: &mut [f32]) {
-    backward_with(simd::backward_columns(), w, dy, x, batch, dx, dw)
+fn forward_with(kernel: GatherFn, w: &SparseWeights, x: &[f32], batch: usize, y: &mut [f32]) {
+    assert_eq!(x.len(), w.cols * batch);
+    assert_eq!(y.len(), w.rows * batch);
+    gather_panels(kernel, &w.seg, &w.col_idx, &w.values, x, w.cols, batch, y);
 }
 
-fn backward_with(
-    kernel: BackwardFn,
-    w: &SparseWeights,
-    dy: &[f32],
-    x: &[f32],
-    batch: usize,
-    dx: &mut [f32],
-    dw: &mut [f32],
-) {
+/// `dx = Wᵀ·dy` with `dy` `[rows, batch]` and `dx` `[cols, batch]`.
+pub fn sparse_input_grad(w: &SparseWeights, dy: &[f32], batch: usize, dx: &mut [f32]) {
+    input_grad_with(simd::gather_rows(), w, dy, batch, dx)
+}
+
+fn input_grad_with(kernel: GatherFn, w: &SparseWeights, dy: &[f32], batch: usize, dx: &mut [f32]) {
     assert_eq!(dy.len(), w.rows * batch);
-    assert_eq!(x.len(), w.cols * batch);
     assert_eq!(dx.len(), w.cols * batch);
-    assert_eq!(dw.len(), w.nnz());
-    if batch == 0 {
-        dw.fill(0.0);
-        return;
-    }
     // The weights in transposed order, gathered once: read through `t_pos` inside the kernel
     // they were random reads into a multi-MB array per position and batch tile (measured 3×
     // slower than the forward on a 3238² layer).
     let t_values: Vec<f32> = w.t_pos.par_iter().map(|&p| w.values[p as usize]).collect();
-    // The weight gradient in transposed order, each column's share owned by its task.
-    let mut dw_t = vec![0f32; w.nnz()];
-    let mut parts: Vec<&mut [f32]> = Vec::with_capacity(w.cols);
-    let mut rest = dw_t.as_mut_slice();
-    for c in 0..w.cols {
-        let (head, tail) = rest.split_at_mut(w.t_ptr[c + 1] - w.t_ptr[c]);
-        parts.push(head);
-        rest = tail;
-    }
-    let np = panels(w.rows);
-    for (b0, b1) in batch_tiles(batch, w.rows.min(PANEL)) {
-        for p in 0..np {
-            dx.par_chunks_mut(batch).zip(parts.par_iter_mut()).with_min_len(min_rows(b1 - b0)).enumerate().for_each(
-                |(c, (out, dw_c))| {
-                    let range = w.t_seg[c * (np + 1) + p]..w.t_seg[c * (np + 1) + p + 1];
-                    if p == 0 || !range.is_empty() {
-                        let local = range.start - w.t_ptr[c]..range.end - w.t_ptr[c];
-                        kernel(
-                            &w.t_row[range.clone()],
-                            &t_values[range],
-                            dy,
-                            batch,
-                            b0,
-                            [p > 0, b0 > 0],
-                            &x[c * batch + b0..c * batch + b1],
-                            &mut out[b0..b1],
-                            &mut dw_c[local],
-                        );
-                    }
-                },
-            );
-        }
-    }
-    dw.par_iter_mut().zip(&w.csc_pos).for_each(|(g, &k)| *g = dw_t[k as usize]);
+    gather_panels(kernel, &w.t_seg, &w.t_row, &t_values, dy, w.rows, batch, dx);
 }
 
 /// The weight gradient at the mask's positions only: `dw[k] = dy[row(k),:] · x[col(k),:]`,

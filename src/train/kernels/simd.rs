@@ -36,10 +36,6 @@ impl MulAdd for Separate {
 pub(super) type GatherFn = fn(&[u32], &[f32], &[f32], usize, usize, bool, &mut [f32]);
 /// `out[n] = dy_row · x[idx[n], :]`.
 pub(super) type DotFn = fn(&[u32], &[f32], &[f32], usize, &mut [f32]);
-/// One column `c` of `W` over the batch window of `x_window` and `dx_out`: the input gradient
-/// `dx_out (+)= Σ_n values[n] · dy[idx[n], window]` and the weight gradient's share of the
-/// window `dw_out[n] (+)= dy[idx[n], window] · x_window`; the flags say whether to add.
-pub(super) type BackwardFn = fn(&[u32], &[f32], &[f32], usize, usize, [bool; 2], &[f32], &mut [f32], &mut [f32]);
 
 #[inline(always)]
 fn gather<A: MulAdd>(
@@ -116,71 +112,6 @@ fn dot<A: MulAdd>(idx: &[u32], dy_row: &[f32], x: &[f32], batch: usize, out: &mu
     }
 }
 
-/// Both gradients of one column in one pass over the `dy` rows its weights touch: each row
-/// read (from L2, the expensive part) serves the input gradient and the weight gradient,
-/// where separate kernels read every row twice.
-#[allow(clippy::too_many_arguments)] // the kernel's operands, as BackwardFn
-#[inline(always)]
-fn backward<A: MulAdd>(
-    idx: &[u32],
-    values: &[f32],
-    dy: &[f32],
-    batch: usize,
-    window: usize,
-    [add_dx, add_dw]: [bool; 2],
-    x_window: &[f32],
-    dx_out: &mut [f32],
-    dw_out: &mut [f32],
-) {
-    let mut off = 0;
-    while off < dx_out.len() {
-        let len = CHUNK.min(dx_out.len() - off);
-        let b0 = window + off;
-        let add_dw = add_dw || off > 0;
-        let mut acc = [0f32; CHUNK];
-        if add_dx {
-            acc[..len].copy_from_slice(&dx_out[off..off + len]);
-        }
-        if len == CHUNK {
-            let xc: &[f32; CHUNK] = x_window[off..off + CHUNK].try_into().expect("a CHUNK-long slice");
-            for ((&i, &v), g) in idx.iter().zip(values).zip(dw_out.iter_mut()) {
-                let start = i as usize * batch + b0;
-                let d: &[f32; CHUNK] = dy[start..start + CHUNK].try_into().expect("a CHUNK-long slice");
-                // Two partial-sum registers halve the dependent chain of the dot product.
-                let mut t = [[0f32; LANES]; 2];
-                for (j, ((a, d), x)) in
-                    acc.chunks_exact_mut(LANES).zip(d.chunks_exact(LANES)).zip(xc.chunks_exact(LANES)).enumerate()
-                {
-                    for (((a, &d), &x), t) in a.iter_mut().zip(d).zip(x).zip(t[j % 2].iter_mut()) {
-                        *a = A::mul_add(v, d, *a);
-                        *t = A::mul_add(d, x, *t);
-                    }
-                }
-                let mut sum = [0f32; LANES];
-                for (s, (a, b)) in sum.iter_mut().zip(t[0].iter().zip(&t[1])) {
-                    *s = a + b;
-                }
-                let partial = finish::<A>(&sum, &[], &[]);
-                *g = if add_dw { *g + partial } else { partial };
-            }
-        } else {
-            let xc = &x_window[off..off + len];
-            for ((&i, &v), g) in idx.iter().zip(values).zip(dw_out.iter_mut()) {
-                let start = i as usize * batch + b0;
-                let d = &dy[start..start + len];
-                let mut t = 0f32;
-                for ((a, &d), &x) in acc[..len].iter_mut().zip(d).zip(xc) {
-                    *a = A::mul_add(v, d, *a);
-                    t = A::mul_add(d, x, t);
-                }
-                *g = if add_dw { *g + t } else { t };
-            }
-        }
-        dx_out[off..off + len].copy_from_slice(&acc[..len]);
-        off += len;
-    }
-}
-
 /// Sums the partial sums pairwise (rounding that does not grow with LANES) plus the tail.
 #[inline(always)]
 fn finish<A: MulAdd>(acc: &[f32; LANES], dy_tail: &[f32], x_tail: &[f32]) -> f32 {
@@ -211,21 +142,6 @@ pub(super) fn gather_portable(
     gather::<Separate>(idx, values, src, batch, window, add, out)
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(super) fn backward_portable(
-    idx: &[u32],
-    values: &[f32],
-    dy: &[f32],
-    batch: usize,
-    window: usize,
-    add: [bool; 2],
-    x_window: &[f32],
-    dx_out: &mut [f32],
-    dw_out: &mut [f32],
-) {
-    backward::<Separate>(idx, values, dy, batch, window, add, x_window, dx_out, dw_out)
-}
-
 pub(super) fn dot_portable(idx: &[u32], dy_row: &[f32], x: &[f32], batch: usize, out: &mut [f32]) {
     dot::<Separate>(idx, dy_row, x, batch, out)
 }
@@ -250,38 +166,6 @@ mod x86 {
     #[target_feature(enable = "avx2,fma")]
     unsafe fn dot_avx2(idx: &[u32], dy_row: &[f32], x: &[f32], batch: usize, out: &mut [f32]) {
         dot::<Fused>(idx, dy_row, x, batch, out)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn backward_avx2(
-        idx: &[u32],
-        values: &[f32],
-        dy: &[f32],
-        batch: usize,
-        window: usize,
-        add: [bool; 2],
-        x_window: &[f32],
-        dx_out: &mut [f32],
-        dw_out: &mut [f32],
-    ) {
-        backward::<Fused>(idx, values, dy, batch, window, add, x_window, dx_out, dw_out)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn backward_fma(
-        idx: &[u32],
-        values: &[f32],
-        dy: &[f32],
-        batch: usize,
-        window: usize,
-        add: [bool; 2],
-        x_window: &[f32],
-        dx_out: &mut [f32],
-        dw_out: &mut [f32],
-    ) {
-        // SAFETY: only handed out by `backward_columns` after detecting AVX2 and FMA.
-        unsafe { backward_avx2(idx, values, dy, batch, window, add, x_window, dx_out, dw_out) }
     }
 
     pub(super) fn gather_fma(
@@ -329,12 +213,4 @@ pub(super) fn dot_rows() -> DotFn {
         return x86::dot_fma;
     }
     dot_portable
-}
-
-pub(super) fn backward_columns() -> BackwardFn {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2_fma() {
-        return x86::backward_fma;
-    }
-    backward_portable
 }

@@ -52,22 +52,21 @@ fn assert_close(got: &[f32], want: &[f64], terms: usize, what: &str) {
     }
 }
 
-fn check(c: &Case, gather: GatherFn, dot: DotFn, backward: BackwardFn) {
+fn check(c: &Case, gather: GatherFn, dot: DotFn) {
     let w = SparseWeights::from_dense_masked(c.rows, c.cols, &c.weight, &c.mask);
     assert_eq!(w.nnz(), c.mask.iter().filter(|&&m| m).count());
     let (y_ref, dx_ref, dw_ref) = reference(c);
     let mut y = vec![f32::NAN; c.rows * c.batch];
     forward_with(gather, &w, &c.x, c.batch, &mut y);
     assert_close(&y, &y_ref, c.cols, "forward");
+    let mut dx = vec![f32::NAN; c.cols * c.batch];
+    input_grad_with(gather, &w, &c.dy, c.batch, &mut dx);
+    assert_close(&dx, &dx_ref, c.rows, "input gradient");
     let mut dw = vec![f32::NAN; w.nnz()];
     weight_grad_with(dot, &w, &c.dy, &c.x, c.batch, &mut dw);
     // Only the mask's positions are computed: compare them against the dense gradient there.
     let dw_ref_masked: Vec<f64> = dw_ref.iter().zip(&c.mask).filter(|(_, &m)| m).map(|(&g, _)| g).collect();
     assert_close(&dw, &dw_ref_masked, c.batch, "weight gradient");
-    let (mut dx, mut dw) = (vec![f32::NAN; c.cols * c.batch], vec![f32::NAN; w.nnz()]);
-    backward_with(backward, &w, &c.dy, &c.x, c.batch, &mut dx, &mut dw);
-    assert_close(&dx, &dx_ref, c.rows, "fused input gradient");
-    assert_close(&dw, &dw_ref_masked, c.batch, "fused weight gradient");
 }
 
 fn check_dense(c: &Case, threads: usize) {
@@ -93,8 +92,8 @@ proptest! {
         rows in 1usize..40, cols in 1usize..40, batch in 1usize..150, density in 0.0f64..=1.0, seed in any::<u64>()
     ) {
         let c = case(rows, cols, batch, density, seed);
-        check(&c, simd::gather_portable, simd::dot_portable, simd::backward_portable);
-        check(&c, simd::gather_rows(), simd::dot_rows(), simd::backward_columns());
+        check(&c, simd::gather_portable, simd::dot_portable);
+        check(&c, simd::gather_rows(), simd::dot_rows());
         check_dense(&c, 1);
     }
 }
@@ -104,8 +103,8 @@ fn full_chunks_and_remainders_at_bench_like_shape() {
     // Batch 128 = two full chunks; 130 adds a remainder; both paths and two threads.
     for batch in [128, 130] {
         let c = case(64, 96, batch, 0.1, 7);
-        check(&c, simd::gather_portable, simd::dot_portable, simd::backward_portable);
-        check(&c, simd::gather_rows(), simd::dot_rows(), simd::backward_columns());
+        check(&c, simd::gather_portable, simd::dot_portable);
+        check(&c, simd::gather_rows(), simd::dot_rows());
         check_dense(&c, 2);
     }
 }
@@ -114,8 +113,8 @@ fn full_chunks_and_remainders_at_bench_like_shape() {
 fn panels_and_batch_tiles_of_wide_layers_match_the_reference() {
     // 3000 rows of the randomly accessed operand make three panels of PANEL rows; at batch 300
     // a panel does not fit one tile either, so the batch goes in windows (192 = three chunks,
-    // then 108 = a chunk and a remainder): the forward (wide input) and the backward (wide
-    // output) add up panels and windows.
+    // then 108 = a chunk and a remainder): the forward (wide input) and Wᵀ·δ (wide output)
+    // add up panels and windows.
     assert_eq!(batch_tiles(150, 3000), vec![(0, 64), (64, 128), (128, 150)]);
     assert_eq!(batch_tiles(128, 1024), vec![(0, 128)]);
     assert_eq!(batch_tiles(300, PANEL), vec![(0, 192), (192, 300)]);
@@ -125,8 +124,8 @@ fn panels_and_batch_tiles_of_wide_layers_match_the_reference() {
     assert_eq!(sparse.seg.len(), 2 * 4);
     for (rows, cols) in [(40, 3000), (3000, 40)] {
         let c = case(rows, cols, 300, 0.05, 11);
-        check(&c, simd::gather_portable, simd::dot_portable, simd::backward_portable);
-        check(&c, simd::gather_rows(), simd::dot_rows(), simd::backward_columns());
+        check(&c, simd::gather_portable, simd::dot_portable);
+        check(&c, simd::gather_rows(), simd::dot_rows());
     }
 }
 
@@ -135,7 +134,7 @@ fn empty_rows_and_columns_give_zeros() {
     let mut c = case(5, 4, 3, 1.0, 1);
     c.mask = vec![false; 20];
     c.mask[6] = true; // row 1, column 2 only
-    check(&c, simd::gather_rows(), simd::dot_rows(), simd::backward_columns());
+    check(&c, simd::gather_rows(), simd::dot_rows());
     let w = SparseWeights::from_dense_masked(5, 4, &c.weight, &c.mask);
     assert_eq!(w.mask(), c.mask);
     let dense = w.to_dense();
