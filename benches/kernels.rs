@@ -60,6 +60,24 @@ fn bench(c: &mut Criterion) {
         b.iter(|| kernels::sparse_weight_grad(&w, &dy, &x, BATCH, black_box(&mut dw)))
     });
     parts.finish();
+
+    // The middle layer of bench 2's Sparse Wide MLP (1024 widened by √10 = 3238, density 0.1):
+    // its activations (1.6 MB) no longer fit in L2, unlike the 1024² layer's.
+    const WIDE: usize = 3238;
+    let mut wide = c.benchmark_group("linear_3238x3238_b128_s0.9_parts");
+    wide.sample_size(20).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
+    let weight: Vec<f32> = (0..WIDE * WIDE).map(|_| rng.random_range(-0.05f32..0.05)).collect();
+    let mask: Vec<bool> = (0..WIDE * WIDE).map(|_| rng.random_bool(0.1)).collect();
+    let w = SparseWeights::from_dense_masked(WIDE, WIDE, &weight, &mask);
+    let x: Vec<f32> = (0..WIDE * BATCH).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let dy: Vec<f32> = (0..WIDE * BATCH).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let (mut y, mut dx, mut dw) = (vec![0f32; WIDE * BATCH], vec![0f32; WIDE * BATCH], vec![0f32; w.nnz()]);
+    wide.bench_function("forward", |b| b.iter(|| kernels::sparse_forward(&w, &x, BATCH, black_box(&mut y))));
+    wide.bench_function("input_grad", |b| b.iter(|| kernels::sparse_input_grad(&w, &dy, BATCH, black_box(&mut dx))));
+    wide.bench_function("weight_grad", |b| {
+        b.iter(|| kernels::sparse_weight_grad(&w, &dy, &x, BATCH, black_box(&mut dw)))
+    });
+    wide.finish();
 }
 
 criterion_group!(benches, bench);

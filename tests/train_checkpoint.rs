@@ -167,3 +167,34 @@ fn bad_options_are_errors_not_panics() {
     cfg.val_fraction = 0.2;
     assert!(train_run(&cfg, None).is_err());
 }
+
+#[test]
+fn progress_reports_every_step_up_to_total_with_finite_falling_losses() {
+    use maskspec::train::Progress;
+    use std::sync::Mutex;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny(Family::Wide, Method::Rigl, dir.path(), 2);
+    let seen = Mutex::new(Vec::<Progress>::new());
+    let report = |p: Progress| seen.lock().unwrap().push(p);
+    let summary = train_run(&cfg, Some(&report)).unwrap();
+    let seen = seen.into_inner().unwrap();
+
+    // One report per step, in order, ending exactly at the total the bar was sized with.
+    assert_eq!(seen.len(), summary.steps);
+    assert!(seen.iter().all(|p| p.total_steps == summary.steps));
+    assert!(seen.iter().enumerate().all(|(i, p)| p.step == i + 1), "steps are 1, 2, …, total");
+    assert_eq!(seen.last().unwrap().step, seen.last().unwrap().total_steps);
+    // Every epoch reports the same number of steps (81 batches of the digits).
+    let per_epoch = summary.steps / cfg.epochs;
+    for (i, p) in seen.iter().enumerate() {
+        assert_eq!(p.epoch, i / per_epoch + 1, "step {}", p.step);
+    }
+    assert!(seen.iter().all(|p| p.loss.is_finite() && p.loss > 0.0));
+    // The losses are the batches' real losses: training lowers them.
+    let mean = |ps: &[Progress]| ps.iter().map(|p| p.loss).sum::<f64>() / ps.len() as f64;
+    let (first, last) = (mean(&seen[..per_epoch]), mean(&seen[seen.len() - per_epoch..]));
+    assert!(last < 0.7 * first, "mean loss epoch 1 {first}, last epoch {last}");
+
+    let shown = Progress { step: 5, total_steps: 10, epoch: 2, loss: 0.123456 }.message();
+    assert_eq!(shown, "epoch 2 loss 0.1235");
+}

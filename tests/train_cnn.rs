@@ -29,6 +29,17 @@ fn param(model: &mut Cnn, layer: usize, index: usize) -> &mut f32 {
     }
 }
 
+/// Normalization `k` of `stage`: its scale, then its shift.
+fn norm_param(model: &mut Cnn, stage: usize, k: usize, index: usize) -> &mut f32 {
+    let norm = &mut model.stages[stage].norms[k];
+    let channels = norm.gamma.len();
+    if index < channels {
+        &mut norm.gamma[index]
+    } else {
+        &mut norm.beta[index - channels]
+    }
+}
+
 #[test]
 fn cnn_gradients_match_finite_differences_for_every_family() {
     for family in FAMILIES {
@@ -61,6 +72,30 @@ fn cnn_gradients_match_finite_differences_for_every_family() {
             }
         }
         assert_eq!(checked, analytic.iter().map(Vec::len).sum::<usize>());
+
+        // Every normalization's scale and shift (Sparse Parallel: one per branch).
+        let expected_norms = if family == Family::Parallel { 2 } else { 1 };
+        assert!(model.stages.iter().all(|s| s.norms.len() == expected_norms), "{family:?}");
+        for stage in 0..model.stages.len() {
+            for k in 0..model.stages[stage].norms.len() {
+                let norm = &model.stages[stage].norms[k];
+                let analytic: Vec<f32> = norm.grad_gamma.iter().chain(&norm.grad_beta).copied().collect();
+                for (index, &g) in analytic.iter().enumerate() {
+                    let original = *norm_param(&mut model, stage, k, index);
+                    *norm_param(&mut model, stage, k, index) = original + eps;
+                    let up = loss(&mut model, &x, &labels, 3);
+                    *norm_param(&mut model, stage, k, index) = original - eps;
+                    let down = loss(&mut model, &x, &labels, 3);
+                    *norm_param(&mut model, stage, k, index) = original;
+                    let fd = (up - down) / (2.0 * eps as f64);
+                    let tol = 2e-3 + 1e-2 * fd.abs().max(g.abs() as f64);
+                    assert!(
+                        (fd - g as f64).abs() <= tol,
+                        "{family:?} stage {stage} norm {k} param {index}: fd {fd}, analytic {g}"
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -108,5 +143,47 @@ fn cnn_learns_digits_and_writes_4d_conv_layers() {
         let width = if family == Family::Wide { 64 } else { 32 };
         assert_eq!(layer.shape, vec![width, 1, 3, 3]);
         assert!(source.tensors().iter().any(|t| t.name == "conv2.bn.running_var"));
+    }
+}
+
+#[test]
+fn parallel_branches_have_their_own_batchnorm_in_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = TrainConfig {
+        model: ModelKind::Cnn,
+        family: Family::Parallel,
+        sparsity: 0.75,
+        conv_channels: vec![4, 8],
+        epochs: 1,
+        checkpoint_every: 0,
+        out: dir.path().to_path_buf(),
+        threads: 1,
+        ..TrainConfig::default()
+    };
+    let summary = train_run(&cfg, None).unwrap();
+    let source = checkpoint::open(summary.checkpoints.last().unwrap()).unwrap();
+    let tensor = |name: &str| -> Vec<f64> {
+        let index = source.tensors().iter().position(|t| t.name == name).unwrap_or_else(|| panic!("{name} missing"));
+        assert_eq!(source.tensors()[index].shape.len(), 1, "{name}");
+        source.read_f64(index).unwrap()
+    };
+    // b = round(1/(1−0.75)) = 4 branches per conv stage, each with all four BN tensors.
+    for (stage, channels) in [(1, 4usize), (2, 8)] {
+        assert!(!source.tensors().iter().any(|t| t.name.starts_with(&format!("conv{stage}.bn."))));
+        for field in ["weight", "bias", "running_mean", "running_var"] {
+            let per_branch: Vec<Vec<f64>> =
+                (0..4).map(|b| tensor(&format!("conv{stage}.branch{b}.bn.{field}"))).collect();
+            assert!(per_branch.iter().all(|v| v.len() == channels));
+            // The shifts get the same gradient (the summed output's) in every branch, so they
+            // stay equal; the scales and statistics follow each branch's own outputs.
+            if field == "bias" {
+                continue;
+            }
+            for a in 0..4 {
+                for b in a + 1..4 {
+                    assert_ne!(per_branch[a], per_branch[b], "conv{stage} {field}: branches {a} and {b}");
+                }
+            }
+        }
     }
 }

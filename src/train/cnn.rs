@@ -1,7 +1,7 @@
 //! The small CNN: conv3×3(pad 1)–BatchNorm–ReLU–maxpool2 stages, global average pooling and a
 //! linear classifier. Every convolution is a Sparse-IFT block over im2col patches, so the
-//! families, layouts, DST and kernels are the MLP's. (Sparse Parallel's branches share the
-//! stage's normalization after their sum here.)
+//! families, layouts, DST and kernels are the MLP's. Sparse Parallel's branches each have their
+//! own normalization before their outputs are summed (SPEC §7).
 
 use super::conv::{col2im, im2col, BatchNorm, ConvGeometry, MaxPool};
 use super::model::{relu_backward, relu_in_place, Block, Linear, Network};
@@ -54,10 +54,72 @@ impl CnnShape {
 pub struct ConvStage {
     pub geometry: ConvGeometry,
     pub conv: Block,
-    pub norm: BatchNorm,
+    /// One normalization per Sparse Parallel branch (`norms[i]` follows branch `i`); one for
+    /// any other block, after its output.
+    pub norms: Vec<BatchNorm>,
     pool: MaxPool,
     cols: Vec<f32>,
+    /// The stage's pre-activation: the (sum of the) normalized outputs, for the ReLU's backward.
     normalized: Vec<f32>,
+}
+
+impl ConvStage {
+    fn channels(&self) -> usize {
+        self.norms[0].gamma.len()
+    }
+
+    /// Conv (each branch through its own normalization, summed) into `self.normalized`.
+    fn conv_norm_forward(&mut self, n: usize, training: bool, threads: usize) {
+        let (mut z, mut normed) = (Vec::new(), Vec::new());
+        let channels = self.channels();
+        match &mut self.conv {
+            Block::Parallel(branches) => {
+                self.normalized.clear();
+                self.normalized.resize(channels * n, 0.0);
+                for (branch, norm) in branches.iter_mut().zip(&mut self.norms) {
+                    branch.forward(&self.cols, n, &mut z, threads);
+                    norm.forward(&z, training, &mut normed);
+                    self.normalized.iter_mut().zip(&normed).for_each(|(a, &b)| *a += b);
+                }
+            }
+            conv => {
+                conv.forward(&self.cols, n, &mut z, threads);
+                self.norms[0].forward(&z, training, &mut self.normalized);
+            }
+        }
+    }
+
+    /// Gradients of the conv and its normalizations from `dnormalized`; `dcols` when wanted.
+    fn conv_norm_backward(
+        &mut self,
+        dnormalized: &[f32],
+        n: usize,
+        dcols: Option<&mut Vec<f32>>,
+        dense_grad: bool,
+        threads: usize,
+    ) {
+        let mut dz = Vec::new();
+        match &mut self.conv {
+            Block::Parallel(branches) => {
+                let (mut dcols, mut t) = (dcols, Vec::new());
+                for (i, (branch, norm)) in branches.iter_mut().zip(&mut self.norms).enumerate() {
+                    norm.backward(dnormalized, &mut dz);
+                    match dcols.as_deref_mut() {
+                        Some(d) if i == 0 => branch.backward(&dz, n, Some(d), dense_grad, threads),
+                        Some(d) => {
+                            branch.backward(&dz, n, Some(&mut t), dense_grad, threads);
+                            d.iter_mut().zip(&t).for_each(|(a, &b)| *a += b);
+                        }
+                        None => branch.backward(&dz, n, None, dense_grad, threads),
+                    }
+                }
+            }
+            conv => {
+                self.norms[0].backward(dnormalized, &mut dz);
+                conv.backward(&dz, n, dcols, dense_grad, threads);
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -81,10 +143,14 @@ impl Cnn {
                 let geometry = ConvGeometry { channels, height: h, width: w, kernel: 3, stride: 1, padding: 1 };
                 channels = conv.linears()[conv.linears().len() - 1].outputs;
                 (h, w) = (h / 2, w / 2);
+                let norms = match &conv {
+                    Block::Parallel(branches) => branches.len(),
+                    _ => 1,
+                };
                 ConvStage {
                     geometry,
                     conv,
-                    norm: BatchNorm::new(channels),
+                    norms: (0..norms).map(|_| BatchNorm::new(channels)).collect(),
                     pool: MaxPool::default(),
                     cols: Vec::new(),
                     normalized: Vec::new(),
@@ -112,12 +178,10 @@ impl Network for Cnn {
             let g = stage.geometry;
             im2col(&g, &act, batch, &mut stage.cols);
             let n = batch * g.out_height() * g.out_width();
-            let mut z = Vec::new();
-            stage.conv.forward(&stage.cols, n, &mut z, threads);
-            stage.norm.forward(&z, training, &mut stage.normalized);
+            stage.conv_norm_forward(n, training, threads);
             let mut a = stage.normalized.clone();
             relu_in_place(&mut a);
-            let channels = stage.norm.gamma.len();
+            let channels = stage.channels();
             stage.pool.forward(&a, channels, batch, g.out_height(), g.out_width(), &mut act);
         }
         // Global average pooling → `[channels, batch]`.
@@ -143,13 +207,11 @@ impl Network for Cnn {
             let mut dact = Vec::new();
             stage.pool.backward(&d, &mut dact);
             relu_backward(&mut dact, &stage.normalized);
-            let mut dz = Vec::new();
-            stage.norm.backward(&dact, &mut dz);
             if i == 0 {
-                stage.conv.backward(&dz, n, None, dense_grad, threads);
+                stage.conv_norm_backward(&dact, n, None, dense_grad, threads);
             } else {
                 let mut dcols = Vec::new();
-                stage.conv.backward(&dz, n, Some(&mut dcols), dense_grad, threads);
+                stage.conv_norm_backward(&dact, n, Some(&mut dcols), dense_grad, threads);
                 col2im(&g, &dcols, batch, &mut d);
             }
         }
@@ -179,19 +241,25 @@ impl Network for Cnn {
         for l in self.layers_mut() {
             l.sgd_step(sgd, lr);
         }
-        for s in &mut self.stages {
-            s.norm.sgd_step(sgd, lr);
+        for norm in self.stages.iter_mut().flat_map(|s| &mut s.norms) {
+            norm.sgd_step(sgd, lr);
         }
     }
 
     fn extra_tensors(&self) -> Vec<(String, Vec<f32>)> {
         let mut out = Vec::new();
         for (i, s) in self.stages.iter().enumerate() {
-            let prefix = format!("conv{}.bn", i + 1);
-            out.push((format!("{prefix}.weight"), s.norm.gamma.clone()));
-            out.push((format!("{prefix}.bias"), s.norm.beta.clone()));
-            out.push((format!("{prefix}.running_mean"), s.norm.running_mean.clone()));
-            out.push((format!("{prefix}.running_var"), s.norm.running_var.clone()));
+            // A branch's normalization is named after it: `conv1.branch0.bn.weight`.
+            let prefixes: Vec<String> = match &s.conv {
+                Block::Parallel(branches) => branches.iter().map(|b| format!("{}.bn", b.name)).collect(),
+                _ => vec![format!("conv{}.bn", i + 1)],
+            };
+            for (prefix, norm) in prefixes.iter().zip(&s.norms) {
+                out.push((format!("{prefix}.weight"), norm.gamma.clone()));
+                out.push((format!("{prefix}.bias"), norm.beta.clone()));
+                out.push((format!("{prefix}.running_mean"), norm.running_mean.clone()));
+                out.push((format!("{prefix}.running_var"), norm.running_var.clone()));
+            }
         }
         out
     }

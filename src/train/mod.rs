@@ -171,7 +171,7 @@ pub fn run(args: &TrainArgs) -> Result<TrainSummary, TrainError> {
     let report = |p: Progress| {
         bar.set_length(p.total_steps as u64);
         bar.set_position(p.step as u64);
-        bar.set_message(format!("epoch {} loss {:.4}", p.epoch, p.loss));
+        bar.set_message(p.message());
     };
     let summary = train_run(&cfg, Some(&report));
     bar.finish_and_clear();

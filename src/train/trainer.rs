@@ -130,6 +130,13 @@ pub struct Progress {
     pub loss: f64,
 }
 
+impl Progress {
+    /// What the progress bar shows beside the step count and ETA.
+    pub fn message(&self) -> String {
+        format!("epoch {} loss {:.4}", self.epoch, self.loss)
+    }
+}
+
 /// What a finished run reports.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainSummary {

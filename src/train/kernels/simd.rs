@@ -31,18 +31,30 @@ impl MulAdd for Separate {
     }
 }
 
-/// `out[:] = Σ_n values[n] · src[idx[n], b0..b0+out.len()]` over rows of `src` (`[_, batch]`).
-pub(super) type GatherFn = fn(&[u32], &[f32], &[f32], usize, usize, &mut [f32]);
+/// `out[:] (+)= Σ_n values[n] · src[idx[n], b0..b0+out.len()]` over rows of `src`
+/// (`[_, batch]`), adding to `out` when the flag says so.
+pub(super) type GatherFn = fn(&[u32], &[f32], &[f32], usize, usize, bool, &mut [f32]);
 /// `out[n] = dy_row · x[idx[n], :]`.
 pub(super) type DotFn = fn(&[u32], &[f32], &[f32], usize, &mut [f32]);
 
 #[inline(always)]
-fn gather<A: MulAdd>(idx: &[u32], values: &[f32], src: &[f32], batch: usize, window: usize, out: &mut [f32]) {
+fn gather<A: MulAdd>(
+    idx: &[u32],
+    values: &[f32],
+    src: &[f32],
+    batch: usize,
+    window: usize,
+    add: bool,
+    out: &mut [f32],
+) {
     let mut off = 0;
     while off < out.len() {
         let len = CHUNK.min(out.len() - off);
         let b0 = window + off;
         let mut acc = [0f32; CHUNK];
+        if add {
+            acc[..len].copy_from_slice(&out[off..off + len]);
+        }
         if len == CHUNK {
             for (&i, &v) in idx.iter().zip(values) {
                 let start = i as usize * batch + b0;
@@ -118,8 +130,16 @@ fn finish<A: MulAdd>(acc: &[f32; LANES], dy_tail: &[f32], x_tail: &[f32]) -> f32
     acc[0] + tail
 }
 
-pub(super) fn gather_portable(idx: &[u32], values: &[f32], src: &[f32], batch: usize, window: usize, out: &mut [f32]) {
-    gather::<Separate>(idx, values, src, batch, window, out)
+pub(super) fn gather_portable(
+    idx: &[u32],
+    values: &[f32],
+    src: &[f32],
+    batch: usize,
+    window: usize,
+    add: bool,
+    out: &mut [f32],
+) {
+    gather::<Separate>(idx, values, src, batch, window, add, out)
 }
 
 pub(super) fn dot_portable(idx: &[u32], dy_row: &[f32], x: &[f32], batch: usize, out: &mut [f32]) {
@@ -131,8 +151,16 @@ mod x86 {
     use super::*;
 
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn gather_avx2(idx: &[u32], values: &[f32], src: &[f32], batch: usize, window: usize, out: &mut [f32]) {
-        gather::<Fused>(idx, values, src, batch, window, out)
+    unsafe fn gather_avx2(
+        idx: &[u32],
+        values: &[f32],
+        src: &[f32],
+        batch: usize,
+        window: usize,
+        add: bool,
+        out: &mut [f32],
+    ) {
+        gather::<Fused>(idx, values, src, batch, window, add, out)
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -140,9 +168,17 @@ mod x86 {
         dot::<Fused>(idx, dy_row, x, batch, out)
     }
 
-    pub(super) fn gather_fma(idx: &[u32], values: &[f32], src: &[f32], batch: usize, window: usize, out: &mut [f32]) {
+    pub(super) fn gather_fma(
+        idx: &[u32],
+        values: &[f32],
+        src: &[f32],
+        batch: usize,
+        window: usize,
+        add: bool,
+        out: &mut [f32],
+    ) {
         // SAFETY: only handed out by `gather_rows` after detecting AVX2 and FMA.
-        unsafe { gather_avx2(idx, values, src, batch, window, out) }
+        unsafe { gather_avx2(idx, values, src, batch, window, add, out) }
     }
 
     pub(super) fn dot_fma(idx: &[u32], dy_row: &[f32], x: &[f32], batch: usize, out: &mut [f32]) {

@@ -110,13 +110,20 @@ fn full_chunks_and_remainders_at_bench_like_shape() {
 }
 
 #[test]
-fn batch_tiles_of_wide_layers_match_the_reference() {
-    // 3000 rows of a randomly accessed operand do not fit one tile: the batch is processed in
-    // windows of 64 (the last partial), for the forward (wide input) and Wᵀ·δ (wide output).
+fn panels_and_batch_tiles_of_wide_layers_match_the_reference() {
+    // 3000 rows of the randomly accessed operand make three panels of PANEL rows; at batch 300
+    // a panel does not fit one tile either, so the batch goes in windows (192 = three chunks,
+    // then 108 = a chunk and a remainder): the forward (wide input) and Wᵀ·δ (wide output)
+    // add up panels and windows.
     assert_eq!(batch_tiles(150, 3000), vec![(0, 64), (64, 128), (128, 150)]);
     assert_eq!(batch_tiles(128, 1024), vec![(0, 128)]);
+    assert_eq!(batch_tiles(300, PANEL), vec![(0, 192), (192, 300)]);
+    let w = case(2, 3000, 1, 0.5, 3);
+    let sparse = SparseWeights::from_dense_masked(2, 3000, &w.weight, &w.mask);
+    assert_eq!(panels(3000), 3);
+    assert_eq!(sparse.seg.len(), 2 * 4);
     for (rows, cols) in [(40, 3000), (3000, 40)] {
-        let c = case(rows, cols, 150, 0.05, 11);
+        let c = case(rows, cols, 300, 0.05, 11);
         check(&c, simd::gather_portable, simd::dot_portable);
         check(&c, simd::gather_rows(), simd::dot_rows());
     }
