@@ -108,7 +108,7 @@ fn settled(old: &[f64], new: &[f64], params: &SvdParams) -> bool {
 /// then only the certificate can tell.
 fn predicted(ritz: &Ritz, params: &SvdParams) -> bool {
     let lambda1 = ritz.values[0];
-    if !(lambda1 > 0.0) || ritz.residuals.iter().all(|&r| r <= 64.0 * f64::EPSILON * lambda1) {
+    if lambda1.is_nan() || lambda1 <= 0.0 || ritz.residuals.iter().all(|&r| r <= 64.0 * f64::EPSILON * lambda1) {
         return true;
     }
     let theta: Vec<f64> = ritz.values.iter().map(|&l| l.max(0.0).sqrt()).collect();
