@@ -29,14 +29,14 @@ use crate::graph::Csr;
 /// gap of σ2 to the rest of the spectrum is measured on a Ritz value, not on a squared estimate.
 const RITZ: usize = 3;
 
-/// The Gram basis is first checked at this size, then whenever it has grown by a quarter:
-/// each check costs an eigendecomposition of the projection (~9 k³ flops), so checking
-/// after every block would cost more than the products on a basis of a hundred vectors.
-const FIRST_CHECK: usize = 12;
+/// The Krylov basis is checked every `k / CHECK_SPACING` steps (at least every step): a
+/// check costs `O(k)` per Ritz value against `s²` per step, but several hundred steps of
+/// `O(k)` bisections would add up on a side of a few dozen.
+const CHECK_SPACING: usize = 8;
 
 /// σ1 ≥ σ2 of `b` from the Gram matrix of its smaller side, or `None` when the residual
-/// certificate does not reach `params.tolerance` even on the whole space (or the
-/// eigensolver fails). `b` has a nonzero value and a smaller side of at least 2.
+/// certificate does not reach `params.tolerance` even on the whole space. `b` has a nonzero
+/// value and a smaller side of at least 2.
 pub(crate) fn top_two(b: &Csr, weighted: bool, params: &SvdParams) -> Option<TopTwo> {
     // `long` has one row per node of the long side and a column per node of the short side,
     // so the Gram matrix is `longᵀ long`, a sum of the outer products of its rows.
@@ -49,71 +49,97 @@ pub(crate) fn top_two(b: &Csr, weighted: bool, params: &SvdParams) -> Option<Top
     };
     let s = long.n_cols;
     let gram = gram_full(long, weighted);
-    let mut lanczos =
-        SymmetricLanczos::new(MatRef::from_column_major_slice(&gram, s, s), params.block_size, params.seed);
-    let count = RITZ.min(s);
-    let mut next_check = FIRST_CHECK.min(s);
-    let mut previous: Option<Vec<f64>> = None;
+    let gram = MatRef::from_column_major_slice(&gram, s, s);
     let mut matvecs = 0;
-    loop {
-        lanczos.step();
-        let exhausted = lanczos.exhausted();
-        let k = lanczos.dimension();
-        if !exhausted && k < next_check {
-            continue;
+    let mut attempt = |x: &Mat<f64>| {
+        matvecs += 2 * x.ncols();
+        certify(long, weighted, x, params).map(|mut result| {
+            result.info.matvecs = matvecs;
+            result
+        })
+    };
+
+    // First the top eigenvector alone, to the linear bound: if the second run finds the same
+    // eigenvalue again, no gap separates them and the certificate can only use the residual
+    // itself. A separated top eigenvalue gets there in a few more steps.
+    let mut first = SymmetricLanczos::new(gram, &[], params.seed);
+    let top = loop {
+        run_to_next_check(&mut first);
+        let ritz = first.ritz(RITZ);
+        if first.exhausted() {
+            // The whole space: its Ritz pairs are every eigenpair, repeated ones included.
+            return attempt(&ritz.vectors);
         }
-        next_check = (k + k / 4).max(k + 1);
-        if !exhausted {
-            let values = lanczos.ritz_values(count)?;
-            let settled = previous.as_ref().is_some_and(|old| settled(old, &values, params));
-            previous = Some(values);
-            if !settled {
-                continue;
+        let theta = sigmas(&ritz.values);
+        let residual = sigma_residuals(&ritz, &theta);
+        if at_rounding_level(&ritz) || residual[0] <= 0.5 * params.tolerance * theta[0] {
+            break ritz;
+        }
+    };
+    // Then the top two of its orthogonal complement, from a fresh random start: a repeated top
+    // eigenvalue shows there again, which a single Krylov sequence cannot see.
+    let locked: Vec<f64> = (0..s).map(|i| top.vectors[(i, 0)]).collect();
+    let mut second = SymmetricLanczos::new(gram, &locked, params.seed ^ 0x5eed);
+    loop {
+        run_to_next_check(&mut second);
+        let ritz = second.ritz(RITZ - 1);
+        let exhausted = second.exhausted();
+        let mut values = vec![top.values[0]];
+        let mut residuals = vec![top.residuals[0]];
+        values.extend(&ritz.values);
+        residuals.extend(&ritz.residuals);
+        let vectors =
+            Mat::from_fn(s, 1 + ritz.vectors.ncols(), |i, j| if j == 0 { locked[i] } else { ritz.vectors[(i, j - 1)] });
+        let merged = Ritz { values, residuals, vectors };
+        if exhausted || predicted(&merged, params) {
+            if let Some(result) = attempt(&merged.vectors) {
+                return Some(result);
+            }
+            if exhausted {
+                return None;
             }
         }
-        let ritz = lanczos.ritz(count)?;
-        if !exhausted && !predicted(&ritz, params) {
-            continue;
-        }
-        matvecs += 2 * ritz.vectors.ncols();
-        if let Some(mut result) = certify(long, weighted, &ritz.vectors, params) {
-            result.info.matvecs = matvecs;
-            return Some(result);
-        }
-        if exhausted {
-            return None;
-        }
     }
 }
 
-/// Whether the top two Ritz values have stopped moving since the last check: they grow
-/// towards the eigenvalues, superlinearly once they converge, so the last move bounds what is
-/// left of the error in practice. Only a hint of when to compute Ritz vectors: the
-/// residuals decide.
-fn settled(old: &[f64], new: &[f64], params: &SvdParams) -> bool {
-    let floor = params.zero_floor * new[0].max(0.0).sqrt();
-    (0..2.min(new.len())).all(|i| {
-        let theta = new[i].max(0.0).sqrt();
-        // λ = θ², so a move of Δλ is a move of Δλ / 2θ in θ (bounded by √Δλ near zero).
-        let moved = (new[i] - old[i]).abs();
-        let in_theta = if theta > 0.0 { (moved / (2.0 * theta)).min(moved.sqrt()) } else { moved.sqrt() };
-        in_theta <= params.tolerance * theta.max(floor)
-    })
+fn run_to_next_check(lanczos: &mut SymmetricLanczos) {
+    let steps = (lanczos.dimension() / CHECK_SPACING).max(1);
+    for _ in 0..steps {
+        lanczos.step();
+    }
 }
 
-/// Whether the Ritz pairs of the Gram matrix promise a certificate: a unit `x` with
-/// `‖G x − λ x‖ = ρ` gives, with `B`, the residual `ρ/√λ` (the Ritz step reproduces `√λ`
-/// and `Bᵀ (B x)/√λ − √λ x = (G x − λ x)/√λ`), so the bounds of [`certify`] can be predicted
-/// before any product with `B`. Residuals at rounding level of `λ1` cannot shrink further:
-/// then only the certificate can tell.
+/// Singular values from Gram eigenvalues, in descending order (the certificate recomputes
+/// them without squaring; these only steer the iteration).
+fn sigmas(values: &[f64]) -> Vec<f64> {
+    let mut theta: Vec<f64> = values.iter().map(|&l| l.max(0.0).sqrt()).collect();
+    theta.sort_by(|a, b| b.total_cmp(a));
+    theta
+}
+
+/// A unit `x` with `‖G x − λ x‖ = ρ` gives, with `B`, the residual `ρ/√λ`: the Ritz step
+/// reproduces `√λ`, and `Bᵀ (B x)/√λ − √λ x = (G x − λ x)/√λ`.
+fn sigma_residuals(ritz: &Ritz, theta: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..ritz.values.len()).collect();
+    order.sort_by(|&a, &b| ritz.values[b].total_cmp(&ritz.values[a]));
+    order.iter().zip(theta).map(|(&i, &t)| if t > 0.0 { ritz.residuals[i] / t } else { f64::INFINITY }).collect()
+}
+
+/// Residuals at rounding level of `λ1` cannot shrink further: only the certificate can tell.
+fn at_rounding_level(ritz: &Ritz) -> bool {
+    let lambda1 = ritz.values.iter().copied().fold(0.0, f64::max);
+    ritz.residuals.iter().all(|&r| r <= 64.0 * f64::EPSILON * lambda1)
+}
+
+/// Whether the Ritz pairs of the Gram matrix promise a certificate: the bounds of
+/// [`certify`], predicted from Gram residuals before any product with `B`.
 fn predicted(ritz: &Ritz, params: &SvdParams) -> bool {
-    let lambda1 = ritz.values[0];
-    if lambda1.is_nan() || lambda1 <= 0.0 || ritz.residuals.iter().all(|&r| r <= 64.0 * f64::EPSILON * lambda1) {
+    let lambda1 = ritz.values.iter().copied().fold(f64::NAN, f64::max);
+    if lambda1.is_nan() || lambda1 <= 0.0 || at_rounding_level(ritz) {
         return true;
     }
-    let theta: Vec<f64> = ritz.values.iter().map(|&l| l.max(0.0).sqrt()).collect();
-    let residual: Vec<f64> =
-        theta.iter().zip(&ritz.residuals).map(|(&t, &r)| if t > 0.0 { r / t } else { f64::INFINITY }).collect();
+    let theta = sigmas(&ritz.values);
+    let residual = sigma_residuals(ritz, &theta);
     // Half the tolerance: the certificate measures with real products and may find a little more.
     accepts(&bounds(&theta, &residual, false), &theta, 0.5 * params.tolerance, params.zero_floor)
 }
