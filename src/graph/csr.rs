@@ -129,11 +129,11 @@ impl Csr {
 
     /// Drops empty rows and columns (isolated nodes). Returns the reduced matrix and the
     /// original index of each kept column.
-    pub fn without_isolated(&self) -> (Csr, Vec<usize>) {
+    pub fn without_isolated(self) -> (Csr, Vec<usize>) {
         let kept_cols: Vec<usize> =
             self.col_degrees().iter().enumerate().filter(|(_, &d)| d > 0).map(|(c, _)| c).collect();
-        // Most layers have no isolated input: then only empty rows go, without renumbering.
-        let reduced = if kept_cols.len() == self.n_cols { self.clone() } else { self.select_columns(&kept_cols) };
+        // Most layers have no isolated input: then only empty rows go, without a copy.
+        let reduced = if kept_cols.len() == self.n_cols { self } else { self.select_columns(&kept_cols) };
         (reduced.without_empty_rows(), kept_cols)
     }
 

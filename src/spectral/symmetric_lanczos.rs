@@ -41,8 +41,8 @@ pub(crate) struct SymmetricLanczos<'a> {
     a: MatRef<'a, f64>,
     s: usize,
     rng: ChaCha8Rng,
-    /// Column-major `s × s` capacity: the `locked` vectors, then the Krylov basis (`k`
-    /// expanded columns and the next one, if any).
+    /// Column-major, `s` rows: the `locked` vectors, then the Krylov basis (`k` expanded
+    /// columns and the next one, if any).
     q: Vec<f64>,
     locked: usize,
     k: usize,
@@ -55,6 +55,11 @@ pub(crate) struct SymmetricLanczos<'a> {
     pass_coeffs: Vec<f64>,
     /// Largest product norm seen: scales the breakdown threshold.
     scale: f64,
+    /// Top Ritz values of the last check, largest first: lower bounds for the next one (the
+    /// projection only ever grows by a row and a column, and eigenvalues interlace), and their
+    /// residuals, which in practice bound how far they can still rise.
+    last_values: Vec<f64>,
+    last_residuals: Vec<f64>,
 }
 
 impl<'a> SymmetricLanczos<'a> {
@@ -63,8 +68,9 @@ impl<'a> SymmetricLanczos<'a> {
     /// vector.
     pub(crate) fn new(a: MatRef<'a, f64>, locked: &[f64], seed: u64) -> SymmetricLanczos<'a> {
         let s = a.nrows();
-        let mut q = vec![0.0; s * s];
-        q[..locked.len()].copy_from_slice(locked);
+        // Grown a column at a time: most runs stop far below `s` columns.
+        let mut q = Vec::with_capacity(locked.len() + 64 * s);
+        q.extend_from_slice(locked);
         let mut lanczos = SymmetricLanczos {
             a,
             s,
@@ -79,6 +85,8 @@ impl<'a> SymmetricLanczos<'a> {
             coeffs: vec![0.0; s],
             pass_coeffs: vec![0.0; s],
             scale: 0.0,
+            last_values: Vec::new(),
+            last_residuals: Vec::new(),
         };
         lanczos.has_next = lanczos.random_direction();
         lanczos
@@ -119,9 +127,7 @@ impl<'a> SymmetricLanczos<'a> {
             self.has_next = false;
         } else if rest > DEFLATION * self.scale {
             self.beta.push(rest);
-            for (target, &c) in self.q[(j + 1) * s..(j + 2) * s].iter_mut().zip(&self.product) {
-                *target = c / rest;
-            }
+            self.q.extend(self.product.iter().map(|&c| c / rest));
         } else {
             // A breakdown: the coupling is 0 and a fresh direction keeps the search going.
             self.beta.push(0.0);
@@ -143,9 +149,7 @@ impl<'a> SymmetricLanczos<'a> {
             let norm0 = norm(&self.product);
             let rest = orthogonalize(&self.q, s, j, &mut self.product, &mut self.coeffs, &mut self.pass_coeffs);
             if rest > EXHAUSTED * norm0 {
-                for (target, &c) in self.q[j * s..(j + 1) * s].iter_mut().zip(&self.product) {
-                    *target = c / rest;
-                }
+                self.q.extend(self.product.iter().map(|&c| c / rest));
                 return true;
             }
         }
@@ -153,7 +157,7 @@ impl<'a> SymmetricLanczos<'a> {
     }
 
     /// The top `count` Ritz pairs on the expanded basis.
-    pub(crate) fn ritz(&self, count: usize) -> Ritz {
+    pub(crate) fn ritz(&mut self, count: usize) -> Ritz {
         let (s, k) = (self.s, self.k);
         let count = count.min(k);
         let tridiagonal = Tridiagonal { alpha: &self.alpha, beta: &self.beta[..k.saturating_sub(1)] };
@@ -161,13 +165,19 @@ impl<'a> SymmetricLanczos<'a> {
         let mut residuals = Vec::with_capacity(count);
         let mut coordinates: Vec<Vec<f64>> = Vec::with_capacity(count);
         let coupling = if self.has_next { self.beta[k - 1] } else { 0.0 };
+        let norm = tridiagonal.norm();
         for i in 0..count {
-            let lambda = tridiagonal.eigenvalue(k - 1 - i);
+            let floor = self.last_values.get(i).copied().unwrap_or(-norm);
+            let rise = self.last_residuals.get(i).map_or(f64::INFINITY, |&r| floor + 2.0 * r);
+            let ceiling = values.last().copied().unwrap_or(norm).min(rise);
+            let lambda = tridiagonal.eigenvalue(k - 1 - i, floor, ceiling, norm);
             let y = tridiagonal.eigenvector(lambda, &coordinates);
             values.push(lambda);
             residuals.push((coupling * y[k - 1]).abs());
             coordinates.push(y);
         }
+        self.last_values.clone_from(&values);
+        self.last_residuals.clone_from(&residuals);
         let mut vectors = Mat::<f64>::zeros(s, count);
         let basis = &self.q[self.locked * s..(self.locked + k) * s];
         matmul(
@@ -218,14 +228,23 @@ impl Tridiagonal<'_> {
         count
     }
 
-    /// The `index`-th smallest eigenvalue by bisection, to a few units of rounding of `‖T‖`.
-    fn eigenvalue(&self, index: usize) -> f64 {
+    /// The `index`-th smallest eigenvalue by bisection, to a few units of rounding of
+    /// `‖T‖` (`norm`), known to lie in `[floor, ceiling]` (up to rounding).
+    fn eigenvalue(&self, index: usize, floor: f64, ceiling: f64, norm: f64) -> f64 {
         let n = self.alpha.len();
-        let norm = self.norm();
-        let pivot_min = f64::MIN_POSITIVE.max(f64::EPSILON * f64::EPSILON * norm * norm);
-        let (mut lo, mut hi) = (-norm - pivot_min, norm + pivot_min);
         if n == 1 {
             return self.alpha[0];
+        }
+        let pivot_min = f64::MIN_POSITIVE.max(f64::EPSILON * f64::EPSILON * norm * norm);
+        let slack = 8.0 * f64::EPSILON * norm + pivot_min;
+        let (mut lo, mut hi) = ((floor - slack).max(-norm - pivot_min), (ceiling + slack).min(norm + pivot_min));
+        // The floor holds in exact arithmetic, the ceiling in practice; when either fails
+        // (rounding, or an eigenvalue the last residual did not announce) the bracket widens.
+        if self.count_below(lo, pivot_min) > index {
+            lo = -norm - pivot_min;
+        }
+        if self.count_below(hi, pivot_min) <= index {
+            hi = norm + pivot_min;
         }
         for _ in 0..256 {
             let mid = 0.5 * (lo + hi);
@@ -337,7 +356,7 @@ mod tests {
         let exact = dense.self_adjoint_eigenvalues(faer::Side::Lower).unwrap();
         let mut previous = Vec::new();
         for index in (0..n).rev() {
-            let lambda = t.eigenvalue(index);
+            let lambda = t.eigenvalue(index, -t.norm(), t.norm(), t.norm());
             assert!((lambda - exact[index]).abs() <= 1e-14 * 8.0, "{index}: {lambda} vs {}", exact[index]);
             let y = t.eigenvector(lambda, &previous);
             let residual: f64 =
