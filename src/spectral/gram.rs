@@ -43,18 +43,36 @@ const CHECK_SPACING: usize = 4;
 /// certificate does not reach `params.tolerance` even on the whole space. `b` has a nonzero
 /// value and a smaller side of at least 2.
 pub(crate) fn top_two(b: &Csr, weighted: bool, params: &SvdParams) -> Option<TopTwo> {
-    // `long` has one row per node of the long side and a column per node of the short side,
-    // so the Gram matrix is `longᵀ long`, a sum of the outer products of its rows.
-    let transposed;
-    let long = if b.n_rows < b.n_cols {
-        transposed = b.transpose();
-        &transposed
-    } else {
-        b
-    };
+    let long = long_side(b);
+    let gram = gram_full(gram_lower(&long, weighted), long.n_cols);
+    solve(&long, weighted, &gram, params)
+}
+
+/// [`top_two`] of the pattern and of the values, sharing the transpose and the pass over
+/// the entries that forms both Gram matrices.
+pub(crate) fn top_two_both(b: &Csr, params: &SvdParams) -> [Option<TopTwo>; 2] {
+    let long = long_side(b);
     let s = long.n_cols;
-    let gram = gram_full(long, weighted);
-    let gram = MatRef::from_column_major_slice(&gram, s, s);
+    let (pattern, weighted) = gram_lower_both(&long);
+    let (pattern, weighted) = (gram_full(pattern, s), gram_full(weighted, s));
+    [solve(&long, false, &pattern, params), solve(&long, true, &weighted, params)]
+}
+
+/// `b` with one row per node of its long side and a column per node of its short side, so
+/// the Gram matrix is `longᵀ long`, a sum of the outer products of its rows.
+fn long_side(b: &Csr) -> std::borrow::Cow<'_, Csr> {
+    if b.n_rows < b.n_cols {
+        std::borrow::Cow::Owned(b.transpose())
+    } else {
+        std::borrow::Cow::Borrowed(b)
+    }
+}
+
+/// The Lanczos runs on the Gram matrix `gram` (`s × s`, both triangles) of `long` and the
+/// certificate.
+fn solve(long: &Csr, weighted: bool, gram: &[f64], params: &SvdParams) -> Option<TopTwo> {
+    let s = long.n_cols;
+    let gram = MatRef::from_column_major_slice(gram, s, s);
     let mut matvecs = 0;
     let mut attempt = |x: &Mat<f64>| {
         matvecs += 2 * x.ncols();
@@ -246,10 +264,9 @@ fn certify(long: &Csr, weighted: bool, x: &Mat<f64>, params: &SvdParams) -> Opti
     })
 }
 
-/// `longᵀ long` (column-major `s × s`, both triangles, as the dense products want them).
-fn gram_full(long: &Csr, weighted: bool) -> Vec<f64> {
-    let s = long.n_cols;
-    let mut gram = gram_lower(long, weighted);
+/// `longᵀ long` (column-major `s × s`, both triangles, as the dense products want them) from
+/// its lower triangle.
+fn gram_full(mut gram: Vec<f64>, s: usize) -> Vec<f64> {
     // Tile by tile: a plain loop reads one triangle by columns and writes the other by rows,
     // a cache miss per entry once the matrix outgrows L1.
     const TILE: usize = 32;
@@ -288,4 +305,24 @@ fn gram_lower(long: &Csr, weighted: bool) -> Vec<f64> {
         }
     }
     gram
+}
+
+/// The lower triangles of the pattern's and of the values' Gram matrices in one pass.
+fn gram_lower_both(long: &Csr) -> (Vec<f64>, Vec<f64>) {
+    let s = long.n_cols;
+    let mut pattern = vec![0.0; s * s];
+    let mut weighted = vec![0.0; s * s];
+    for r in 0..long.n_rows {
+        let (cols, vals) = long.row(r);
+        for (e, &cj) in cols.iter().enumerate() {
+            let range = cj as usize * s..(cj as usize + 1) * s;
+            let (counts, products) = (&mut pattern[range.clone()], &mut weighted[range]);
+            let vj = vals[e];
+            for (&ci, &vi) in cols[e..].iter().zip(&vals[e..]) {
+                counts[ci as usize] += 1.0;
+                products[ci as usize] += vi * vj;
+            }
+        }
+    }
+    (pattern, weighted)
 }

@@ -142,6 +142,19 @@ pub fn top_two(b: &Csr, weighted: bool, params: &SvdParams) -> TopTwo {
     lanczos::top_two(b, weighted, params)
 }
 
+/// [`top_two`] of the pattern and of the values of `b`, in that order. On the Gram path the
+/// two share the transpose and the pass over the entries that forms their Gram matrices.
+pub fn top_two_both(b: &Csr, params: &SvdParams) -> [TopTwo; 2] {
+    let side = b.n_rows.min(b.n_cols);
+    let usable = b.values.iter().all(|v| v.is_finite()) && b.values.iter().any(|&v| v != 0.0);
+    if usable && (2..=params.dense_threshold).contains(&side) {
+        if let [Some(pattern), Some(weighted)] = gram::top_two_both(b, params) {
+            return [pattern, weighted];
+        }
+    }
+    [top_two(b, false, params), top_two(b, true, params)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +262,22 @@ mod tests {
             assert_close(result.sigma1, sigma1, sigma1, "σ1");
             assert!(result.sigma2 <= 1e-12 * result.sigma1, "σ2 = {}", result.sigma2);
         }
+    }
+
+    #[test]
+    fn both_at_once_equal_each_alone() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        for &(m, n, density) in &[(40, 300, 0.1), (300, 60, 0.05), (3, 3, 0.9)] {
+            let b = random_sparse(&mut rng, m, n, density);
+            for params in [SvdParams { parallel: false, ..SvdParams::default() }, lanczos_params()] {
+                let both = top_two_both(&b, &params);
+                assert_eq!(both, [top_two(&b, false, &params), top_two(&b, true, &params)], "{m}x{n}");
+            }
+        }
+        let zero_values = Csr::from_triplets(3, 4, &[(0, 1, 0.0), (2, 3, 0.0)]);
+        let [pattern, weighted] = top_two_both(&zero_values, &SvdParams::default());
+        assert_close(pattern.sigma1, 1.0, 1.0, "pattern of a zero-valued layer");
+        assert_eq!((weighted.sigma1, weighted.sigma2), (0.0, 0.0));
     }
 
     #[test]
