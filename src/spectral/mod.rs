@@ -89,8 +89,8 @@ pub enum Method {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SolveInfo {
     pub method: Method,
-    /// Products of one vector with `B` or `Bᵀ` (0 on the dense path; the Gram path's Ritz
-    /// step counts its products too, not the forming of the Gram matrix).
+    /// Products of one vector with `B` or `Bᵀ` (0 on the dense path; on the Gram path those of
+    /// its certificates, not the forming of the Gram matrix nor the Lanczos products with it).
     pub matvecs: usize,
     /// Thick restarts of the Lanczos basis.
     pub restarts: usize,
