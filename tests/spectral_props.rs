@@ -153,6 +153,34 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// The Gram route on sides large enough that its Krylov basis stops well short of the
+    /// whole space, with up to three identical copies (a top singular value repeated two or
+    /// three times, which one Krylov sequence alone cannot see): it must take that route and
+    /// land on the dense SVD's values.
+    #[test]
+    fn gram_route_matches_the_dense_svd_on_larger_sides(
+        (m, n, density, seed) in (60usize..160, 60usize..400, 0.03f64..0.3, any::<u64>()),
+        copies in 1usize..4,
+        weighted in any::<bool>(),
+    ) {
+        let base = random_sparse(seed, m, n, density);
+        prop_assume!(base.nnz() > 0);
+        let b = block_diagonal(&base, copies);
+        let (s1, s2) = oracle_top_two(&b, weighted);
+        let result = top_two(&b, weighted, &gram());
+        prop_assert_eq!(result.info.method, Method::Gram, "{:?}", result.info);
+        prop_assert!(result.info.converged, "{:?}", result.info);
+        prop_assert!(close(result.sigma1, s1, s1), "σ1 {} vs {} ({:?})", result.sigma1, s1, result.info);
+        prop_assert!(close(result.sigma2, s2, s1), "σ2 {} vs {} ({:?})", result.sigma2, s2, result.info);
+        if copies > 1 {
+            prop_assert!(close(result.sigma2, result.sigma1, s1), "copies: σ2 {} vs σ1 {}", result.sigma2, result.sigma1);
+        }
+    }
+}
+
 #[test]
 fn regular_and_biregular_graphs_have_sigma1_equal_to_the_degree() {
     for (n, d) in [(20, 3), (300, 4), (700, 7)] {

@@ -129,19 +129,78 @@ impl Csr {
 
     /// Drops empty rows and columns (isolated nodes). Returns the reduced matrix and the
     /// original index of each kept column.
-    pub fn without_isolated(&self) -> (Csr, Vec<usize>) {
+    pub fn without_isolated(self) -> (Csr, Vec<usize>) {
         let kept_cols: Vec<usize> =
             self.col_degrees().iter().enumerate().filter(|(_, &d)| d > 0).map(|(c, _)| c).collect();
-        let reduced = self.select_columns(&kept_cols);
-        let mut row_ptr = Vec::with_capacity(reduced.n_rows + 1);
+        // Most layers have no isolated input: then only empty rows go, without a copy.
+        let reduced = if kept_cols.len() == self.n_cols { self } else { self.select_columns(&kept_cols) };
+        (reduced.without_empty_rows(), kept_cols)
+    }
+
+    /// Drops the rows without entries.
+    fn without_empty_rows(self) -> Csr {
+        let mut row_ptr = Vec::with_capacity(self.n_rows + 1);
         row_ptr.push(0);
-        for w in reduced.row_ptr.windows(2) {
+        for w in self.row_ptr.windows(2) {
             if w[1] > w[0] {
                 row_ptr.push(w[1]);
             }
         }
-        let n_rows = row_ptr.len() - 1;
-        (Csr { n_rows, n_cols: kept_cols.len(), row_ptr, col_idx: reduced.col_idx, values: reduced.values }, kept_cols)
+        Csr { n_rows: row_ptr.len() - 1, n_cols: self.n_cols, row_ptr, col_idx: self.col_idx, values: self.values }
+    }
+
+    /// `select_columns(group).without_isolated().0` for every group of distinct columns at once:
+    /// one pass over the matrix however many groups (a layer of 10⁴ inputs has hundreds of
+    /// degree classes, and a pass per class would cost hundreds of passes). Every column of a
+    /// group must have an entry, so only empty rows are dropped.
+    pub fn column_groups(&self, groups: &[Vec<usize>]) -> Vec<Csr> {
+        let mut group_of = vec![u32::MAX; self.n_cols];
+        let mut new_index = vec![0u32; self.n_cols];
+        for (g, columns) in groups.iter().enumerate() {
+            for (i, &c) in columns.iter().enumerate() {
+                group_of[c] = g as u32;
+                new_index[c] = i as u32;
+            }
+        }
+        // Entries per group and row, then each group's CSR filled in row order, so columns
+        // stay ascending within a row as long as each group lists its columns ascending.
+        let mut parts: Vec<Csr> = groups
+            .iter()
+            .map(|columns| Csr {
+                n_rows: self.n_rows,
+                n_cols: columns.len(),
+                row_ptr: vec![0; self.n_rows + 1],
+                col_idx: Vec::new(),
+                values: Vec::new(),
+            })
+            .collect();
+        for r in 0..self.n_rows {
+            for &c in self.row(r).0 {
+                let g = group_of[c as usize];
+                if g != u32::MAX {
+                    parts[g as usize].row_ptr[r + 1] += 1;
+                }
+            }
+        }
+        for part in &mut parts {
+            for r in 0..self.n_rows {
+                part.row_ptr[r + 1] += part.row_ptr[r];
+            }
+            part.col_idx.reserve_exact(part.row_ptr[self.n_rows]);
+            part.values.reserve_exact(part.row_ptr[self.n_rows]);
+        }
+        for r in 0..self.n_rows {
+            let (cols, vals) = self.row(r);
+            for (&c, &v) in cols.iter().zip(vals) {
+                let g = group_of[c as usize];
+                if g != u32::MAX {
+                    let part = &mut parts[g as usize];
+                    part.col_idx.push(new_index[c as usize]);
+                    part.values.push(v);
+                }
+            }
+        }
+        parts.into_iter().map(Csr::without_empty_rows).collect()
     }
 
     /// The dense row-major matrix (tests and the small exact path only).
@@ -178,6 +237,21 @@ mod tests {
         let (m, kept) = sample().without_isolated();
         assert_eq!((m.n_rows, m.n_cols, kept), (2, 3, vec![0, 1, 3]));
         assert_eq!(m.to_dense(true), vec![1.0, 0.0, -2.0, 0.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn column_groups_equal_one_selection_per_group() {
+        let m = Csr::from_triplets(
+            4,
+            5,
+            &[(0, 0, 1.0), (0, 2, 2.0), (0, 4, 3.0), (1, 1, 4.0), (2, 0, 5.0), (2, 3, 6.0), (3, 4, 7.0)],
+        );
+        let groups = vec![vec![0, 4], vec![1], vec![2, 3]];
+        let parts = m.column_groups(&groups);
+        for (part, group) in parts.iter().zip(&groups) {
+            assert_eq!(part, &m.select_columns(group).without_isolated().0, "group {group:?}");
+        }
+        assert_eq!((parts[1].n_rows, parts[1].n_cols), (1, 1));
     }
 
     #[test]

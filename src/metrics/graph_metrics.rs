@@ -1,6 +1,6 @@
 use super::Convention;
 use crate::graph::Csr;
-use crate::spectral::{top_two, SvdParams};
+use crate::spectral::{top_two_both, SvdParams};
 
 /// SPEC §2 for one bipartite graph with no isolated nodes and at least one edge: what the
 /// whole layer and each nested subgraph share.
@@ -37,8 +37,7 @@ pub fn graph_metrics(b: &Csr, svd: &SvdParams, convention: Convention, full_laye
     let e = edges as f64;
     let (d_in, d_out) = (e / n_in as f64, e / n_out as f64);
     let d_avg = 2.0 * e / (n_in + n_out) as f64;
-    let plain = top_two(b, false, svd);
-    let weighted = top_two(b, true, svd);
+    let [plain, weighted] = top_two_both(b, svd);
     let (mu0, mu_hat) = (plain.sigma1, plain.sigma2);
     let bound_biregular = (d_in - 1.0).sqrt() + (d_out - 1.0).sqrt();
     let bound_regular = 2.0 * (d_avg - 1.0).sqrt();

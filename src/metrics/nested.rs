@@ -24,11 +24,15 @@ fn mean(values: &[f64]) -> Option<f64> {
 /// kept if gated. The classes are independent, so they are solved in parallel.
 pub fn nested_metrics(b: &Csr, params: &MetricParams) -> NestedMetrics {
     let convention = params.convention;
-    let kept: Vec<_> = degree_classes(b)
-        .into_par_iter()
+    let classes: Vec<Vec<usize>> = degree_classes(b)
+        .into_iter()
         .filter(|(_, columns)| columns.len() >= convention.min_class())
-        .filter_map(|(_, columns)| {
-            let (h, _) = b.select_columns(&columns).without_isolated();
+        .map(|(_, columns)| columns)
+        .collect();
+    let kept: Vec<_> = b
+        .column_groups(&classes)
+        .into_par_iter()
+        .filter_map(|h| {
             // The gate depends on degrees alone: skip the solves of subgraphs that fail it.
             let e = h.nnz() as f64;
             let passes = convention.passes_gate(e / h.n_cols as f64, e / h.n_rows as f64, false);

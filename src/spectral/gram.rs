@@ -11,17 +11,22 @@
 //! the error exactly as in the Lanczos path; when they do not meet the tolerance the caller
 //! falls back to a method that never squares.
 //!
-//! Cost: `Σ deg²` over the long side to form the Gram matrix, a dense `s × s` eigensolve, and
-//! two sparse products with three vectors, against hundreds of sparse products and their
-//! reorthogonalization for Lanczos, or a dense SVD of the whole `m × n` matrix.
+//! The eigenvectors come from Lanczos on the Gram matrix ([`SymmetricLanczos`]): first the
+//! top one, then the top two of its orthogonal complement (where a repeated top value shows
+//! again), each run stopped when its own residuals predict that the certificate will pass.
+//!
+//! Cost: `Σ deg²` over the long side to form the Gram matrix, `k` dense `s × s` products with
+//! `k` well below `s` on the layers measured (the whole space at worst), and two sparse
+//! products with three vectors per certificate, against hundreds of sparse products and the
+//! reorthogonalization of both sides for Golub–Kahan, or a dense SVD of the whole matrix.
 
 use faer::diag::Diag;
 use faer::dyn_stack::{MemBuffer, MemStack};
-use faer::linalg::evd::{self, ComputeEigenvectors};
 use faer::linalg::svd::{self, ComputeSvdVectors};
 use faer::{Mat, MatRef, Par};
 
 use super::lanczos::error_bound;
+use super::symmetric_lanczos::{Ritz, SymmetricLanczos};
 use super::{Method, SolveInfo, SvdParams, TopTwo};
 use crate::graph::Csr;
 
@@ -29,45 +34,172 @@ use crate::graph::Csr;
 /// gap of σ2 to the rest of the spectrum is measured on a Ritz value, not on a squared estimate.
 const RITZ: usize = 3;
 
+/// The Krylov basis is checked every `k / CHECK_SPACING` steps (at least every step): a
+/// check costs `O(k)` per bisection step of each Ritz value against `s²` per Lanczos step,
+/// which on a side of a few dozen is about the same; the overshoot is at most a quarter.
+const CHECK_SPACING: usize = 4;
+
 /// σ1 ≥ σ2 of `b` from the Gram matrix of its smaller side, or `None` when the residual
-/// certificate does not reach `params.tolerance` (or the eigensolver fails). `b` has a nonzero
+/// certificate does not reach `params.tolerance` even on the whole space. `b` has a nonzero
 /// value and a smaller side of at least 2.
 pub(crate) fn top_two(b: &Csr, weighted: bool, params: &SvdParams) -> Option<TopTwo> {
-    // `long` has one row per node of the long side and a column per node of the short side,
-    // so the Gram matrix is `longᵀ long`, a sum of the outer products of its rows.
-    let transposed;
-    let long = if b.n_rows < b.n_cols {
-        transposed = b.transpose();
-        &transposed
-    } else {
-        b
-    };
+    let long = long_side(b);
+    let gram = gram_full(gram_lower(&long, weighted), long.n_cols);
+    solve(&long, weighted, &gram, params)
+}
+
+/// [`top_two`] of the pattern and of the values, sharing the transpose and the pass over
+/// the entries that forms both Gram matrices.
+pub(crate) fn top_two_both(b: &Csr, params: &SvdParams) -> [Option<TopTwo>; 2] {
+    let long = long_side(b);
     let s = long.n_cols;
-    let value = |v: f64| if weighted { v } else { 1.0 };
-    let gram = gram_lower(long, weighted);
-    let par = if params.parallel { Par::rayon(0) } else { Par::Seq };
-    let mut lambda = Diag::<f64>::zeros(s);
-    let mut vectors = Mat::<f64>::zeros(s, s);
-    let scratch = evd::self_adjoint_evd_scratch::<f64>(s, ComputeEigenvectors::Yes, par, Default::default());
-    let mut buffer = MemBuffer::new(scratch);
-    evd::self_adjoint_evd(
-        MatRef::from_column_major_slice(&gram, s, s),
-        lambda.as_mut(),
-        Some(vectors.as_mut()),
-        par,
-        MemStack::new(&mut buffer),
-        Default::default(),
-    )
-    .ok()?;
-    // Eigenvalues come nondecreasing: the top ones are the last columns.
-    let k = RITZ.min(s);
-    let mut x = Mat::<f64>::zeros(s, k);
-    for j in 0..k {
-        for i in 0..s {
-            x[(i, j)] = vectors[(i, s - 1 - j)];
+    let (pattern, weighted) = gram_lower_both(&long);
+    let (pattern, weighted) = (gram_full(pattern, s), gram_full(weighted, s));
+    [solve(&long, false, &pattern, params), solve(&long, true, &weighted, params)]
+}
+
+/// `b` with one row per node of its long side and a column per node of its short side, so
+/// the Gram matrix is `longᵀ long`, a sum of the outer products of its rows.
+fn long_side(b: &Csr) -> std::borrow::Cow<'_, Csr> {
+    if b.n_rows < b.n_cols {
+        std::borrow::Cow::Owned(b.transpose())
+    } else {
+        std::borrow::Cow::Borrowed(b)
+    }
+}
+
+/// The Lanczos runs on the Gram matrix `gram` (`s × s`, both triangles) of `long` and the
+/// certificate.
+fn solve(long: &Csr, weighted: bool, gram: &[f64], params: &SvdParams) -> Option<TopTwo> {
+    let s = long.n_cols;
+    let gram = MatRef::from_column_major_slice(gram, s, s);
+    let mut matvecs = 0;
+    let mut attempt = |x: &Mat<f64>| {
+        matvecs += 2 * x.ncols();
+        certify(long, weighted, x, params).map(|mut result| {
+            result.info.matvecs = matvecs;
+            result
+        })
+    };
+
+    // First the top eigenvector alone, to the linear bound: if the second run finds the same
+    // eigenvalue again, no gap separates them and the certificate can only use the residual
+    // itself. A separated top eigenvalue gets there in a few more steps.
+    let mut first = SymmetricLanczos::new(gram, &[], params.seed);
+    let top = loop {
+        run_to_next_check(&mut first);
+        let ritz = first.ritz(RITZ);
+        if first.exhausted() {
+            // The whole space: its Ritz pairs are every eigenpair, repeated ones included.
+            return attempt(&ritz.vectors);
+        }
+        let theta = sigmas(&ritz.values);
+        let residual = sigma_residuals(&ritz, &theta);
+        if at_rounding_level(&ritz) || residual[0] <= 0.5 * params.tolerance * theta[0] {
+            break ritz;
+        }
+    };
+    // Then the top two of its orthogonal complement, from a fresh random start: a repeated top
+    // eigenvalue shows there again, which a single Krylov sequence cannot see.
+    let locked: Vec<f64> = (0..s).map(|i| top.vectors[(i, 0)]).collect();
+    let mut second = SymmetricLanczos::new(gram, &locked, params.seed ^ 0x5eed);
+    loop {
+        run_to_next_check(&mut second);
+        let ritz = second.ritz(RITZ - 1);
+        let exhausted = second.exhausted();
+        let mut values = vec![top.values[0]];
+        let mut residuals = vec![top.residuals[0]];
+        values.extend(&ritz.values);
+        residuals.extend(&ritz.residuals);
+        let vectors =
+            Mat::from_fn(s, 1 + ritz.vectors.ncols(), |i, j| if j == 0 { locked[i] } else { ritz.vectors[(i, j - 1)] });
+        let merged = Ritz { values, residuals, vectors };
+        if exhausted || predicted(&merged, params) {
+            if let Some(result) = attempt(&merged.vectors) {
+                return Some(result);
+            }
+            if exhausted {
+                return None;
+            }
         }
     }
+}
 
+fn run_to_next_check(lanczos: &mut SymmetricLanczos) {
+    let steps = (lanczos.dimension() / CHECK_SPACING).max(1);
+    for _ in 0..steps {
+        lanczos.step();
+    }
+}
+
+/// Singular values from Gram eigenvalues, in descending order (the certificate recomputes
+/// them without squaring; these only steer the iteration).
+fn sigmas(values: &[f64]) -> Vec<f64> {
+    let mut theta: Vec<f64> = values.iter().map(|&l| l.max(0.0).sqrt()).collect();
+    theta.sort_by(|a, b| b.total_cmp(a));
+    theta
+}
+
+/// A unit `x` with `‖G x − λ x‖ = ρ` gives, with `B`, the residual `ρ/√λ`: the Ritz step
+/// reproduces `√λ`, and `Bᵀ (B x)/√λ − √λ x = (G x − λ x)/√λ`.
+fn sigma_residuals(ritz: &Ritz, theta: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..ritz.values.len()).collect();
+    order.sort_by(|&a, &b| ritz.values[b].total_cmp(&ritz.values[a]));
+    order.iter().zip(theta).map(|(&i, &t)| if t > 0.0 { ritz.residuals[i] / t } else { f64::INFINITY }).collect()
+}
+
+/// Residuals at rounding level of `λ1` cannot shrink further: only the certificate can tell.
+fn at_rounding_level(ritz: &Ritz) -> bool {
+    let lambda1 = ritz.values.iter().copied().fold(0.0, f64::max);
+    ritz.residuals.iter().all(|&r| r <= 64.0 * f64::EPSILON * lambda1)
+}
+
+/// Whether the Ritz pairs of the Gram matrix promise a certificate: the bounds of
+/// [`certify`], predicted from Gram residuals before any product with `B`.
+fn predicted(ritz: &Ritz, params: &SvdParams) -> bool {
+    let lambda1 = ritz.values.iter().copied().fold(f64::NAN, f64::max);
+    if lambda1.is_nan() || lambda1 <= 0.0 || at_rounding_level(ritz) {
+        return true;
+    }
+    let theta = sigmas(&ritz.values);
+    let residual = sigma_residuals(ritz, &theta);
+    // Half the tolerance: the certificate measures with real products and may find a little more.
+    accepts(&bounds(&theta, &residual, false), &theta, 0.5 * params.tolerance, params.zero_floor)
+}
+
+/// Error bounds of the top two Ritz values from their residuals. Ritz values lie below the
+/// singular values they approximate, so the one above is at least `θ_{i−1}` away; below,
+/// `σ_{i+1}` is within its residual of `θ_{i+1}` (the same caveat as in Lanczos); and when
+/// the Ritz values are all the singular values of the short side (`complete`), the only
+/// other singular values of the augmented matrix are zeros.
+fn bounds(theta: &[f64], residual: &[f64], complete: bool) -> [f64; 2] {
+    let k = theta.len();
+    let mut bound = [0.0; 2];
+    for i in 0..2.min(k) {
+        let above = if i == 0 { f64::INFINITY } else { theta[i - 1] - theta[i] };
+        let below = if i + 1 < k {
+            theta[i] - theta[i + 1] - residual[i + 1]
+        } else if complete {
+            theta[i]
+        } else {
+            0.0
+        };
+        bound[i] = error_bound(residual[i], above.min(below).min(theta[i]));
+    }
+    bound
+}
+
+/// Each of σ1, σ2 within `tolerance` relative, or absolute `tolerance · zero_floor · σ1`.
+fn accepts(bound: &[f64; 2], theta: &[f64], tolerance: f64, zero_floor: f64) -> bool {
+    let floor = zero_floor * theta[0];
+    (0..2).all(|i| bound[i] <= tolerance * theta.get(i).copied().unwrap_or(0.0).max(floor))
+}
+
+/// The Rayleigh–Ritz step with `long` itself on the span of `x` (`s × k`), accepted only
+/// when the residuals of its triplets, measured with real products, certify the tolerance.
+fn certify(long: &Csr, weighted: bool, x: &Mat<f64>, params: &SvdParams) -> Option<TopTwo> {
+    let (s, k) = (long.n_cols, x.ncols());
+    let value = |v: f64| if weighted { v } else { 1.0 };
     // W = long · X (long × k); its SVD W = P Θ Aᵀ gives the Ritz triplets (θ, P a, X a):
     // `long (X a_i) = θ_i p_i` by construction, so the whole residual is `longᵀ p_i − θ_i X a_i`.
     let mut w = Mat::<f64>::zeros(long.n_rows, k);
@@ -99,7 +231,7 @@ pub(crate) fn top_two(b: &Csr, weighted: bool, params: &SvdParams) -> Option<Top
         Default::default(),
     )
     .ok()?;
-    let y = &x * &a;
+    let y = x * &a;
     let mut back = Mat::<f64>::zeros(s, k);
     for r in 0..long.n_rows {
         let (cols, vals) = long.row(r);
@@ -111,29 +243,12 @@ pub(crate) fn top_two(b: &Csr, weighted: bool, params: &SvdParams) -> Option<Top
     }
     let residual: Vec<f64> =
         (0..k).map(|j| (0..s).map(|i| (back[(i, j)] - theta[j] * y[(i, j)]).powi(2)).sum::<f64>().sqrt()).collect();
-
-    let sigma = [theta[0], if k > 1 { theta[1] } else { 0.0 }];
+    let theta: Vec<f64> = (0..k).map(|j| theta[j]).collect();
+    let sigma = [theta[0], theta.get(1).copied().unwrap_or(0.0)];
     if !(sigma[0].is_finite() && sigma[0] > 0.0) {
         return None;
     }
-    // Distance of each Ritz value to the rest of the spectrum: Ritz values lie below the
-    // singular values they approximate, so the one above is at least θ_{i−1} away; below,
-    // σ_{i+1} is within its residual of θ_{i+1} (the same caveat as in Lanczos); and a
-    // side longer than the other adds zero singular values of the augmented matrix.
-    let mut bound = [0.0; 2];
-    for i in 0..2.min(k) {
-        let above = if i == 0 { f64::INFINITY } else { theta[i - 1] - theta[i] };
-        let below = if i + 1 < k {
-            theta[i] - theta[i + 1] - residual[i + 1]
-        } else if s == k {
-            theta[i]
-        } else {
-            0.0
-        };
-        bound[i] = error_bound(residual[i], above.min(below).min(theta[i]));
-    }
-    let floor = params.zero_floor * sigma[0];
-    if !(0..2).all(|i| bound[i] <= params.tolerance * sigma[i].max(floor)) {
+    if !accepts(&bounds(&theta, &residual, s == k), &theta, params.tolerance, params.zero_floor) {
         return None;
     }
     Some(TopTwo {
@@ -147,6 +262,24 @@ pub(crate) fn top_two(b: &Csr, weighted: bool, params: &SvdParams) -> Option<Top
             residual: residual[..2.min(k)].iter().fold(0.0f64, |m, &r| m.max(r)) / sigma[0],
         },
     })
+}
+
+/// `longᵀ long` (column-major `s × s`, both triangles, as the dense products want them) from
+/// its lower triangle.
+fn gram_full(mut gram: Vec<f64>, s: usize) -> Vec<f64> {
+    // Tile by tile: a plain loop reads one triangle by columns and writes the other by rows,
+    // a cache miss per entry once the matrix outgrows L1.
+    const TILE: usize = 32;
+    for jb in (0..s).step_by(TILE) {
+        for ib in (jb..s).step_by(TILE) {
+            for j in jb..(jb + TILE).min(s) {
+                for i in ib.max(j + 1)..(ib + TILE).min(s) {
+                    gram[i * s + j] = gram[j * s + i];
+                }
+            }
+        }
+    }
+    gram
 }
 
 /// The lower triangle of `longᵀ long` (column-major, `s × s`): each row of `long` adds the
@@ -172,4 +305,24 @@ fn gram_lower(long: &Csr, weighted: bool) -> Vec<f64> {
         }
     }
     gram
+}
+
+/// The lower triangles of the pattern's and of the values' Gram matrices in one pass.
+fn gram_lower_both(long: &Csr) -> (Vec<f64>, Vec<f64>) {
+    let s = long.n_cols;
+    let mut pattern = vec![0.0; s * s];
+    let mut weighted = vec![0.0; s * s];
+    for r in 0..long.n_rows {
+        let (cols, vals) = long.row(r);
+        for (e, &cj) in cols.iter().enumerate() {
+            let range = cj as usize * s..(cj as usize + 1) * s;
+            let (counts, products) = (&mut pattern[range.clone()], &mut weighted[range]);
+            let vj = vals[e];
+            for (&ci, &vi) in cols[e..].iter().zip(&vals[e..]) {
+                counts[ci as usize] += 1.0;
+                products[ci as usize] += vi * vj;
+            }
+        }
+    }
+    (pattern, weighted)
 }

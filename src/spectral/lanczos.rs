@@ -43,10 +43,10 @@ use crate::graph::Csr;
 
 /// Remainders below this fraction of the largest norm seen so far (a lower bound on σ1) are
 /// treated as zero: a Krylov breakdown, not a direction.
-const DEFLATION: f64 = 1e-14;
+pub(super) const DEFLATION: f64 = 1e-14;
 /// A random replacement direction is rejected when less than this fraction of it survives
 /// orthogonalization: the space is exhausted.
-const EXHAUSTED: f64 = 1e-8;
+pub(super) const EXHAUSTED: f64 = 1e-8;
 /// Reorthogonalization passes stop once a pass removes less than this share of the norm
 /// (the Daniel–Gragg–Kaufman–Stewart criterion); more passes than this mean a breakdown.
 const DGKS: f64 = 0.5;
@@ -550,7 +550,7 @@ pub(super) fn error_bound(residual: f64, gap: f64) -> f64 {
     }
 }
 
-fn norm(x: &[f64]) -> f64 {
+pub(super) fn norm(x: &[f64]) -> f64 {
     x.iter().map(|v| v * v).sum::<f64>().sqrt()
 }
 
@@ -558,7 +558,14 @@ fn norm(x: &[f64]) -> f64 {
 /// `dim`) by classical Gram–Schmidt passes, repeated until a pass removes little
 /// (so `w` is orthogonal to working precision even after heavy cancellation). The total
 /// projection coefficients go to `coeffs[..k]`; returns the remaining norm.
-fn orthogonalize(basis: &[f64], dim: usize, k: usize, w: &mut [f64], coeffs: &mut [f64], pass: &mut [f64]) -> f64 {
+pub(super) fn orthogonalize(
+    basis: &[f64],
+    dim: usize,
+    k: usize,
+    w: &mut [f64],
+    coeffs: &mut [f64],
+    pass: &mut [f64],
+) -> f64 {
     coeffs[..k].fill(0.0);
     let mut previous = norm(w);
     if k == 0 {
