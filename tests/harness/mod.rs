@@ -68,9 +68,11 @@ impl Reader {
                 // The same bytes as labels and as images: each rank has its own header checks.
                 let labels = maskspec::train::data::read_idx(path, 1).map(drop);
                 let images = maskspec::train::data::read_idx(path, 3).map(drop);
-                labels.and(images).map_err(|e| e.to_string())
+                labels.or(images).map_err(|e| e.to_string())
             }
-            Reader::Cifar10 => maskspec::train::data::read_cifar(path, 1, 10, "cifar10").map(drop).map_err(|e| e.to_string()),
+            Reader::Cifar10 => {
+                maskspec::train::data::read_cifar(path, 1, 10, "cifar10").map(drop).map_err(|e| e.to_string())
+            }
             Reader::Cifar100 => {
                 maskspec::train::data::read_cifar(path, 2, 100, "cifar100").map(drop).map_err(|e| e.to_string())
             }
