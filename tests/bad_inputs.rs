@@ -214,3 +214,26 @@ fn a_bad_accuracy_table_is_fatal_and_names_the_line() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[test]
+fn the_exit_codes_help_documents_hold() {
+    let bin = env!("CARGO_BIN_EXE_maskspec");
+    let help = String::from_utf8(Command::new(bin).arg("--help").output().unwrap().stdout).unwrap();
+    assert!(help.contains("Exit status: 0 when everything was analyzed, 1 when some files"), "{help}");
+    let good = fixtures().join("good.safetensors");
+    let tmp = tempfile::tempdir().unwrap();
+    // An output under a regular file cannot be created.
+    let unwritable = good.join("out.json");
+    let empty = fixtures().join("npy/empty.npy");
+    let cases: [(Vec<&std::ffi::OsStr>, i32); 4] = [
+        (vec![good.as_os_str()], 0),
+        (vec![good.as_os_str(), empty.as_os_str()], 1),
+        (vec![good.as_os_str(), "--no-such-flag".as_ref()], 2),
+        (vec![good.as_os_str(), "--json".as_ref(), unwritable.as_os_str()], 2),
+    ];
+    for (args, code) in cases {
+        let out =
+            Command::new(bin).args(["analyze", "--quiet", "--cache-dir"]).arg(tmp.path()).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
