@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 /// Layers up to this many weights are also analyzed, so a reader's odd but accepted shapes
 /// (empty dimensions, one row, all zeros) reach the graph and spectral code; bigger ones would
 /// only slow the fuzzer down.
-const ANALYZE_UP_TO: usize = 4096;
+const ANALYZE_UP_TO: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reader {
