@@ -27,6 +27,8 @@ run() {
     nice -n 19 cargo fuzz run "$1" "corpus/$1" -- -max_total_time="$seconds" -timeout=10 \
         -rss_limit_mb=2048 -malloc_limit_mb=1024 -fork=1 -ignore_crashes=1 -ignore_ooms=1 \
         -ignore_timeouts=1 > "logs/$1.log" 2>&1 || true
+    # Each fork job wrote its inputs to a scratch directory of its own (tests/harness).
+    rm -rf /dev/shm/maskspec-fuzz-"$1"-* "${TMPDIR:-/tmp}"/maskspec-fuzz-"$1"-*
 }
 while [ $# -gt 0 ]; do
     run "$1" &

@@ -114,6 +114,8 @@ fn parse_header_dict(text: &str) -> Result<Vec<(String, HeaderValue)>, String> {
             Some(b'(') => {
                 at += 1;
                 let mut dims = Vec::new();
+                // Numbers and commas alternate: `(3, 4)`, `(3,)`, `()`.
+                let mut after_number = false;
                 loop {
                     skip_ws(&mut at);
                     match bytes.get(at) {
@@ -121,8 +123,12 @@ fn parse_header_dict(text: &str) -> Result<Vec<(String, HeaderValue)>, String> {
                             at += 1;
                             break;
                         }
-                        Some(b',') if !dims.is_empty() => at += 1,
-                        Some(b'0'..=b'9') => {
+                        Some(b',') if after_number => {
+                            at += 1;
+                            after_number = false;
+                        }
+                        Some(b'0'..=b'9') if !after_number => {
+                            after_number = true;
                             let len = bytes[at..].iter().take_while(|b| b.is_ascii_digit()).count();
                             let dim = text[at..at + len]
                                 .parse::<u64>()
@@ -411,7 +417,29 @@ fn fortran_to_c(values: &[f64], shape: &[usize]) -> Vec<f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::fortran_to_c;
+    use super::{fortran_to_c, parse_header_dict, HeaderValue};
+
+    #[test]
+    fn headers_of_every_numpy_era_parse() {
+        let parse = |text: &str| parse_header_dict(text).unwrap();
+        let current = parse("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }          \n");
+        assert_eq!(
+            current,
+            [
+                ("descr".into(), HeaderValue::Str("<f4".into())),
+                ("fortran_order".into(), HeaderValue::Bool(false)),
+                ("shape".into(), HeaderValue::Tuple(vec![3, 4]))
+            ]
+        );
+        // Python 2 wrote long integers with an L; keys may come in any order, quotes either way.
+        let old = parse("{\"shape\": (3L,), \"fortran_order\": True, \"descr\": \"|b1\"}");
+        assert_eq!(old[0].1, HeaderValue::Tuple(vec![3]));
+        assert_eq!(parse("{'shape': (), }")[0].1, HeaderValue::Tuple(vec![]));
+        assert_eq!(parse("{'descr': [('a', '<f4'), ('b', '<i4')], }")[0].1, HeaderValue::List);
+        for bad in ["", "{'shape': (3, -4), }", "{'shape': (3 4), }", "{'descr' '<f4'}", "{'descr': '<f4"] {
+            assert!(parse_header_dict(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn fortran_order_becomes_row_major() {
