@@ -127,17 +127,17 @@ fn find_maybe_gz(dir: &Path, name: &str) -> Result<PathBuf, TrainError> {
     })
 }
 
-/// A reader of `path`'s bytes (decompressed when the name ends in `.gz`) and the most bytes
-/// it can yield, known before anything is read.
-fn open_data(path: &Path) -> Result<(Box<dyn Read>, u64), TrainError> {
+/// A reader of `path`'s bytes (decompressed when the name ends in `.gz`), the most bytes it
+/// can yield (known before anything is read) and the file's own length.
+fn open_data(path: &Path) -> Result<(Box<dyn Read>, u64, u64), TrainError> {
     let io = |source| TrainError::Io { path: path.to_path_buf(), source };
     let file = std::fs::File::open(path).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();
     let gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
     Ok(if gz {
-        (Box::new(GzDecoder::new(std::io::BufReader::new(file))), len.saturating_mul(MAX_DEFLATE_RATIO))
+        (Box::new(GzDecoder::new(std::io::BufReader::new(file))), len.saturating_mul(MAX_DEFLATE_RATIO), len)
     } else {
-        (Box::new(file), len)
+        (Box::new(file), len, len)
     })
 }
 
@@ -161,7 +161,7 @@ fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
 pub fn read_idx(path: &Path, rank: u8) -> Result<(Vec<usize>, Vec<u8>), TrainError> {
     let bad = |reason: String| TrainError::Data { name: path.display().to_string(), reason };
     let unreadable = |e: std::io::Error| bad(format!("cannot be read ({e}); is it truncated or not gzip?"));
-    let (mut reader, most) = open_data(path)?;
+    let (mut reader, most, file_len) = open_data(path)?;
     let mut header = vec![0u8; 4 + 4 * rank as usize];
     let got = fill(&mut reader, &mut header).map_err(unreadable)?;
     if got < 4 || header[0] != 0 || header[1] != 0 || header[2] != 0x08 || header[3] != rank {
@@ -179,8 +179,10 @@ pub fn read_idx(path: &Path, rank: u8) -> Result<(Vec<usize>, Vec<u8>), TrainErr
             "its header says {dims:?} ({expected} bytes) but the file can hold at most {room} and maskspec reads at most {MAX_DATA_BYTES}; it is corrupt or not MNIST-like"
         )));
     }
+    // A gzipped file's claim sizes the buffer only up to 8× the file (MNIST's expand about 5×);
+    // past that the buffer grows as bytes arrive, so a lying header costs nothing up front.
     // One byte past the claim tells a file with trailing bytes from an exact one.
-    let mut data = Vec::with_capacity(expected as usize);
+    let mut data = Vec::with_capacity(expected.min(file_len.saturating_mul(8)) as usize);
     reader.take(expected + 1).read_to_end(&mut data).map_err(unreadable)?;
     if data.len() as u64 != expected {
         let held = if data.len() as u64 > expected { format!("more than {expected}") } else { data.len().to_string() };
@@ -227,7 +229,7 @@ pub fn read_cifar(path: &Path, label_bytes: usize, classes: usize, name: &str) -
         return Err(bad(format!("{label_bytes} label bytes per record: CIFAR records have 1 or 2")));
     }
     let record = label_bytes + CIFAR_PIXELS;
-    let (mut reader, most) = open_data(path)?;
+    let (mut reader, most, _) = open_data(path)?;
     let mut data = Dataset {
         name: name.into(),
         features: CIFAR_PIXELS,
