@@ -76,9 +76,11 @@ fn check_outputs(
     new: &BTreeMap<PathBuf, Vec<u8>>,
     growing: &[&str],
     what: &str,
-) {
+) -> usize {
+    let mut temporaries = 0;
     for (path, bytes) in snapshot(dir) {
         if is_temporary(&path) {
+            temporaries += 1;
             continue;
         }
         let ok = old.get(&path) == Some(&bytes)
@@ -87,6 +89,7 @@ fn check_outputs(
                 && new.get(&path).is_some_and(|full| is_line_prefix(&bytes, full)));
         assert!(ok, "{what}: {} is neither absent, the old version nor a complete one", path.display());
     }
+    temporaries
 }
 
 /// The same output, for a JSON report up to how many checkpoints came from the cache (an
@@ -145,7 +148,7 @@ fn killed_analyze_leaves_old_or_complete_outputs() {
     assert_eq!(new.len(), 3 + 6, "three outputs and one cache entry per checkpoint: {:?}", new.keys());
 
     let mut rng = ChaCha8Rng::seed_from_u64(81);
-    let mut killed = 0;
+    let (mut killed, mut mid_write) = (0, 0);
     for i in 0..KILLS_PER_COMMAND {
         let out = tmp.path().join(format!("run{i}"));
         let before = if i % 2 == 0 {
@@ -160,11 +163,16 @@ fn killed_analyze_leaves_old_or_complete_outputs() {
         };
         let delay = duration.mul_f64(rng.random_range(0.0..0.8));
         killed += run_and_kill(&args(&out, &sweep), delay) as usize;
-        check_outputs(&out, &before, &new, &[], &format!("kill {i} after {delay:?}"));
+        mid_write += (check_outputs(&out, &before, &new, &[], &format!("kill {i} after {delay:?}")) > 0) as usize;
         // A later run over the same outputs and cache finishes with the complete outputs.
         if i % 10 == 9 {
             run(&args(&out, &sweep));
-            let after: BTreeMap<_, _> = snapshot(&out).into_iter().filter(|(p, _)| !is_temporary(p)).collect();
+            let after = snapshot(&out);
+            assert!(
+                !after.keys().any(|p| is_temporary(p)),
+                "rerun after kill {i} left temporaries: {:?}",
+                after.keys()
+            );
             assert_eq!(after.keys().collect::<Vec<_>>(), new.keys().collect::<Vec<_>>());
             for (path, bytes) in &after {
                 assert!(same_output(path, bytes, &new[path]), "rerun after kill {i}: {}", path.display());
@@ -172,6 +180,7 @@ fn killed_analyze_leaves_old_or_complete_outputs() {
         }
         std::fs::remove_dir_all(&out).ok();
     }
+    eprintln!("analyze: {killed} of {KILLS_PER_COMMAND} runs killed while running, {mid_write} of them mid-write");
     assert!(killed >= KILLS_PER_COMMAND / 3, "only {killed} of the runs were still running when killed");
 }
 
@@ -194,7 +203,7 @@ fn killed_training_leaves_old_or_complete_checkpoints() {
     assert_ne!(new, old);
 
     let mut rng = ChaCha8Rng::seed_from_u64(82);
-    let mut killed = 0;
+    let (mut killed, mut mid_write) = (0, 0);
     for i in 0..KILLS_PER_COMMAND {
         let out = tmp.path().join(format!("run{i}"));
         let before = if i % 2 == 0 {
@@ -209,7 +218,7 @@ fn killed_training_leaves_old_or_complete_checkpoints() {
         let delay = duration.mul_f64(rng.random_range(0.0..0.8));
         killed += run_and_kill(&args(&out, 1), delay) as usize;
         let what = format!("kill {i} after {delay:?}");
-        check_outputs(&out, &before, &new, &["log.csv"], &what);
+        mid_write += (check_outputs(&out, &before, &new, &["log.csv"], &what) > 0) as usize;
         // What analyze would pick up from the directory is only complete checkpoints.
         if out.exists() {
             for file in checkpoint::find_checkpoints(std::slice::from_ref(&out)).unwrap() {
@@ -222,5 +231,6 @@ fn killed_training_leaves_old_or_complete_checkpoints() {
         }
         std::fs::remove_dir_all(&out).ok();
     }
+    eprintln!("train: {killed} of {KILLS_PER_COMMAND} runs killed while running, {mid_write} of them mid-write");
     assert!(killed >= KILLS_PER_COMMAND / 3, "only {killed} of the runs were still running when killed");
 }
