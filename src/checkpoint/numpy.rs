@@ -221,12 +221,14 @@ fn read_header(
         HeaderValue::List => return Err(unsupported("a structured (record) dtype")),
         _ => return Err(malformed("'descr' is not a dtype string".into())),
     };
-    let (order, kind) = descr.split_at(descr.len().min(1));
-    let big_endian = match order {
-        "<" | "|" | "=" => false,
-        ">" => true,
+    // The byte-order character first; checked as a byte, since a forged descr may start with
+    // a multi-byte character that a string split would cut in half.
+    let big_endian = match descr.as_bytes().first() {
+        Some(b'<' | b'|' | b'=') => false,
+        Some(b'>') => true,
         _ => return Err(unsupported(&format!("'{descr}'"))),
     };
+    let kind = &descr[1..];
     let dtype = match kind {
         "f8" => Dtype::F64,
         "f4" => Dtype::F32,
