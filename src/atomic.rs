@@ -32,8 +32,35 @@ pub fn write_with(path: &Path, fill: impl FnOnce(&mut io::BufWriter<fs::File>) -
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
+    } else {
+        remove_stale_temporaries(path);
     }
     result
+}
+
+/// Removes the temporaries a killed earlier writer of `path` left (`.NAME.PID.tmp` of a
+/// process no longer running), so a killed run's debris does not outlive the next write.
+/// Only where running processes can be seen in `/proc`; best effort, as failure costs nothing.
+fn remove_stale_temporaries(path: &Path) {
+    let proc = Path::new("/proc/self");
+    let (Some(dir), Some(file)) = (path.parent(), path.file_name()) else { return };
+    if !proc.exists() {
+        return;
+    }
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let prefix = format!(".{}.", file.to_string_lossy());
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let Some(pid) = name.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix(".tmp")) else { continue };
+        if pid
+            .parse::<u32>()
+            .is_ok_and(|pid| pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists())
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -52,5 +79,26 @@ mod tests {
         assert!(err.is_err());
         assert_eq!(fs::read(&path).unwrap(), b"old");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_write_removes_what_a_dead_writer_left_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        // No process has pid u32::MAX - 1 (Linux caps pids at 2^22); this process is alive.
+        let dead = dir.path().join(format!(".out.csv.{}.tmp", u32::MAX - 1));
+        let alive = dir.path().join(format!(".out.csv.{}.tmp", std::process::id()));
+        let other = dir.path().join(".other.csv.1.tmp");
+        for p in [&dead, &other] {
+            fs::write(p, b"torn").unwrap();
+        }
+        let parent = dir.path().join(format!(".out.csv.{}.tmp", std::os::unix::process::parent_id()));
+        fs::write(&parent, b"being written").unwrap();
+        write(&path, b"new").unwrap();
+        assert!(!dead.exists(), "a dead writer's temporary is removed");
+        assert!(parent.exists() && other.exists(), "a live writer's and another file's stay");
+        assert!(!alive.exists(), "our own temporary was renamed into place");
+        assert_eq!(fs::read(&path).unwrap(), b"new");
     }
 }

@@ -22,7 +22,8 @@ use std::process::ExitCode;
         (outputs × inputs·kh·kw). maskspec computes its Ramanujan gaps, weighted spectral gap and \
         the nested regular subgraph means (SPEC.md), per layer and per checkpoint.",
     after_help = "Exit status: 0 when everything was analyzed, 1 when some files or layers failed \
-        (they are listed at the end; the rest was analyzed), 2 on a fatal error such as a bad flag."
+        (they are listed at the end; the rest was analyzed), 2 on a fatal error: a bad flag, an \
+        unreadable --accuracy table or data set, an output that cannot be written."
 )]
 struct Cli {
     #[command(subcommand)]

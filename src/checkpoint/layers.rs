@@ -108,11 +108,32 @@ pub fn discover_layers(source: &dyn TensorSource, filter: &LayerFilter) -> Resul
     Ok(specs)
 }
 
+/// Tensor `index`, refused unless it holds as many values as its shape says: every reader
+/// checks sizes when it opens a file, and this keeps a file changed since then (or a reader's
+/// slip) from reaching the graph code with a short tensor.
+fn read_exactly(source: &dyn TensorSource, index: usize) -> Result<Vec<f64>, CheckpointError> {
+    let info = &source.tensors()[index];
+    let values = source.read_f64(index)?;
+    if values.len() != info.numel() {
+        return Err(CheckpointError::tensor(
+            source.path(),
+            &info.name,
+            format!(
+                "holds {} values but its shape {:?} says {}; the file changed while it was read or is corrupt",
+                values.len(),
+                info.shape,
+                info.numel()
+            ),
+        ));
+    }
+    Ok(values)
+}
+
 /// Reads one layer: its effective weight and 0/1 mask, checked for shape agreement and for
 /// finite weights where the mask keeps an edge.
 pub fn load_layer(source: &dyn TensorSource, spec: &LayerSpec) -> Result<Layer, CheckpointError> {
     let info = &source.tensors()[spec.weight];
-    let mut weight = source.read_f64(spec.weight)?;
+    let mut weight = read_exactly(source, spec.weight)?;
     let mask: Vec<bool> = match spec.mask {
         Some(m) => {
             let minfo = &source.tensors()[m];
@@ -126,7 +147,7 @@ pub fn load_layer(source: &dyn TensorSource, spec: &LayerSpec) -> Result<Layer, 
                     ),
                 ));
             }
-            let values = source.read_f64(m)?;
+            let values = read_exactly(source, m)?;
             if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
                 return Err(CheckpointError::tensor(
                     source.path(),

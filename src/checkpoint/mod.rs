@@ -77,8 +77,10 @@ pub struct TensorInfo {
 }
 
 impl TensorInfo {
+    /// Elements the shape holds; `usize::MAX` for a shape whose product overflows (no reader
+    /// accepts one, and no buffer can match it).
     pub fn numel(&self) -> usize {
-        self.shape.iter().product()
+        self.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).unwrap_or(usize::MAX)
     }
 }
 
@@ -157,15 +159,22 @@ pub fn open(path: &Path) -> Result<Box<dyn TensorSource>, CheckpointError> {
 }
 
 /// Checkpoint files under `paths`: files are taken as given, directories walked
-/// recursively for known extensions; sorted, so outputs diff cleanly.
+/// recursively for known extensions (regular files and links to them only); sorted, so
+/// outputs diff cleanly.
 pub fn find_checkpoints(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CheckpointError> {
     let mut found = Vec::new();
     for path in paths {
         let meta = std::fs::metadata(path).map_err(|source| CheckpointError::Io { path: path.clone(), source })?;
         if meta.is_dir() {
             walk(path, &mut found)?;
-        } else {
+        } else if meta.is_file() {
             found.push(path.clone());
+        } else {
+            // Opening a FIFO would block until some writer came; a device could be endless.
+            return Err(CheckpointError::Refused {
+                path: path.clone(),
+                reason: "is not a regular file (a FIFO, socket or device); pass checkpoint files or directories".into(),
+            });
         }
     }
     found.sort();
@@ -181,9 +190,19 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), CheckpointError> {
         let kind = entry.file_type().map_err(io)?;
         if kind.is_dir() {
             walk(&path, found)?;
-        } else if Format::from_path(&path).is_some() {
+        } else if Format::from_path(&path).is_none() {
+            continue;
+        } else if kind.is_file() {
             found.push(path);
+        } else if kind.is_symlink() {
+            // A link to a file is read; one to a directory is not followed (no cycles), and a
+            // broken or looping one is listed so its error is reported.
+            if std::fs::metadata(&path).map_or(true, |target| target.is_file()) {
+                found.push(path);
+            }
         }
+        // FIFOs, sockets and devices named like checkpoints are skipped: opening a FIFO would
+        // block until a writer came.
     }
     Ok(())
 }

@@ -103,48 +103,98 @@ pub enum DatasetKind {
     Cifar100,
 }
 
-/// Reads `dir/name`, or `dir/name.gz` decompressed.
-fn read_maybe_gz(dir: &Path, name: &str) -> Result<(PathBuf, Vec<u8>), TrainError> {
-    let io = |path: PathBuf| move |source| TrainError::Io { path, source };
+/// Largest training file read, decompressed: MNIST's training images are 47 MB and
+/// CIFAR-100's training file 150 MB, so this only refuses what no data set of these formats
+/// holds (a forged header, a gzip bomb) before it fills memory.
+pub const MAX_DATA_BYTES: u64 = 256 << 20;
+
+/// Deflate (gzip) expands at most 1032:1: a header claiming more than that of the file is lying.
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
+/// `dir/name` if it is there, else `dir/name.gz`.
+fn find_maybe_gz(dir: &Path, name: &str) -> Result<PathBuf, TrainError> {
     let raw = dir.join(name);
     if raw.is_file() {
-        return std::fs::read(&raw).map(|b| (raw.clone(), b)).map_err(io(raw));
+        return Ok(raw);
     }
     let gz = dir.join(format!("{name}.gz"));
-    let file = std::fs::File::open(&gz).map_err(|_| TrainError::Data {
+    if gz.is_file() {
+        return Ok(gz);
+    }
+    Err(TrainError::Data {
         name: dir.display().to_string(),
         reason: format!("neither {name} nor {name}.gz is there; point --data at the directory holding them"),
-    })?;
-    let mut bytes = Vec::new();
-    GzDecoder::new(file).read_to_end(&mut bytes).map_err(io(gz.clone()))?;
-    Ok((gz, bytes))
+    })
 }
 
-/// An IDX file (big-endian header: 0, 0, type 0x08 = u8, rank, then one u32 per dimension):
-/// its dimensions and data.
-fn parse_idx(path: &Path, bytes: &[u8], rank: u8) -> Result<(Vec<usize>, Vec<u8>), TrainError> {
+/// A reader of `path`'s bytes (decompressed when the name ends in `.gz`), the most bytes it
+/// can yield (known before anything is read) and the file's own length.
+fn open_data(path: &Path) -> Result<(Box<dyn Read>, u64, u64), TrainError> {
+    let io = |source| TrainError::Io { path: path.to_path_buf(), source };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    Ok(if gz {
+        (Box::new(GzDecoder::new(std::io::BufReader::new(file))), len.saturating_mul(MAX_DEFLATE_RATIO), len)
+    } else {
+        (Box::new(file), len, len)
+    })
+}
+
+/// Reads until `buf` is full or the input ends; how many bytes were read.
+fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// An IDX file of unsigned bytes (big-endian header: 0, 0, type 0x08, `rank`, then one u32 per
+/// dimension), raw or gzipped (by its `.gz` name): its dimensions and data. The dimensions are
+/// checked against what the file can hold before the data is allocated.
+pub fn read_idx(path: &Path, rank: u8) -> Result<(Vec<usize>, Vec<u8>), TrainError> {
     let bad = |reason: String| TrainError::Data { name: path.display().to_string(), reason };
-    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 || bytes[3] != rank {
+    let unreadable = |e: std::io::Error| bad(format!("cannot be read ({e}); is it truncated or not gzip?"));
+    let (mut reader, most, file_len) = open_data(path)?;
+    let mut header = vec![0u8; 4 + 4 * rank as usize];
+    let got = fill(&mut reader, &mut header).map_err(unreadable)?;
+    if got < 4 || header[0] != 0 || header[1] != 0 || header[2] != 0x08 || header[3] != rank {
         return Err(bad(format!("is not a rank-{rank} unsigned-byte IDX file (bad magic number)")));
     }
-    let header = 4 + 4 * rank as usize;
-    if bytes.len() < header {
+    if got < header.len() {
         return Err(bad("is truncated inside its header".into()));
     }
     let dims: Vec<usize> =
-        bytes[4..header].chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
-    let expected = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-    if expected != Some(bytes.len() - header) {
-        return Err(bad(format!("holds {} data bytes but its header says {dims:?}", bytes.len() - header)));
+        header[4..].chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
+    let expected = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64)).unwrap_or(u64::MAX);
+    let room = most.saturating_sub(header.len() as u64);
+    if expected > room.min(MAX_DATA_BYTES) {
+        return Err(bad(format!(
+            "its header says {dims:?} ({expected} bytes) but the file can hold at most {room} and maskspec reads at most {MAX_DATA_BYTES}; it is corrupt or not MNIST-like"
+        )));
     }
-    Ok((dims, bytes[header..].to_vec()))
+    // A gzipped file's claim sizes the buffer only up to 8× the file (MNIST's expand about 5×);
+    // past that the buffer grows as bytes arrive, so a lying header costs nothing up front.
+    // One byte past the claim tells a file with trailing bytes from an exact one.
+    let mut data = Vec::with_capacity(expected.min(file_len.saturating_mul(8)) as usize);
+    reader.take(expected + 1).read_to_end(&mut data).map_err(unreadable)?;
+    if data.len() as u64 != expected {
+        let held = if data.len() as u64 > expected { format!("more than {expected}") } else { data.len().to_string() };
+        return Err(bad(format!("holds {held} data bytes but its header says {dims:?}")));
+    }
+    Ok((dims, data))
 }
 
 fn idx_pair(dir: &Path, images: &str, labels: &str) -> Result<Dataset, TrainError> {
-    let (ipath, ibytes) = read_maybe_gz(dir, images)?;
-    let (lpath, lbytes) = read_maybe_gz(dir, labels)?;
-    let (idims, pixels) = parse_idx(&ipath, &ibytes, 3)?;
-    let (ldims, y) = parse_idx(&lpath, &lbytes, 1)?;
+    let (ipath, lpath) = (find_maybe_gz(dir, images)?, find_maybe_gz(dir, labels)?);
+    let (idims, pixels) = read_idx(&ipath, 3)?;
+    let (ldims, y) = read_idx(&lpath, 1)?;
     if idims[0] != ldims[0] {
         return Err(TrainError::Data {
             name: lpath.display().to_string(),
@@ -167,7 +217,54 @@ fn idx_pair(dir: &Path, images: &str, labels: &str) -> Result<Dataset, TrainErro
     })
 }
 
-/// CIFAR binary records: `label_bytes` label bytes (the last is the class) then 3,072 pixels.
+/// Pixels in a CIFAR record: 3 channels of 32×32, channel-major.
+const CIFAR_PIXELS: usize = 3 * 32 * 32;
+
+/// A CIFAR binary file, raw or gzipped (by its `.gz` name): records of `label_bytes` label
+/// bytes (the last is the class, below `classes`) then 3,072 pixels, streamed record by record
+/// and refused past [`MAX_DATA_BYTES`].
+pub fn read_cifar(path: &Path, label_bytes: usize, classes: usize, name: &str) -> Result<Dataset, TrainError> {
+    let bad = |reason: String| TrainError::Data { name: path.display().to_string(), reason };
+    if !(1..=2).contains(&label_bytes) {
+        return Err(bad(format!("{label_bytes} label bytes per record: CIFAR records have 1 or 2")));
+    }
+    let record = label_bytes + CIFAR_PIXELS;
+    let (mut reader, most, _) = open_data(path)?;
+    let mut data = Dataset {
+        name: name.into(),
+        features: CIFAR_PIXELS,
+        image: (3, 32, 32),
+        classes,
+        x: Vec::new(),
+        y: Vec::new(),
+    };
+    let mut buf = vec![0u8; record];
+    let mut read = 0u64;
+    loop {
+        let got = fill(&mut reader, &mut buf)
+            .map_err(|e| bad(format!("cannot be read ({e}); is it truncated or not gzip?")))?;
+        read += got as u64;
+        if got < record {
+            if got > 0 || read == 0 {
+                return Err(bad(format!("is {read} bytes, not a whole number of {record}-byte records")));
+            }
+            break;
+        }
+        if read > MAX_DATA_BYTES.min(most) {
+            return Err(bad(format!(
+                "holds more than the {MAX_DATA_BYTES} bytes maskspec reads; it is not a CIFAR file"
+            )));
+        }
+        let label = buf[label_bytes - 1];
+        if usize::from(label) >= classes {
+            return Err(bad(format!("record {}: label {label} is not below {classes}", data.y.len())));
+        }
+        data.y.push(label);
+        data.x.extend(buf[label_bytes..].iter().map(|&p| f32::from(p) / 255.0));
+    }
+    Ok(data)
+}
+
 fn cifar_files(
     dir: &Path,
     files: &[&str],
@@ -175,24 +272,18 @@ fn cifar_files(
     classes: usize,
     name: &str,
 ) -> Result<Dataset, TrainError> {
-    const PIXELS: usize = 3 * 32 * 32;
-    let record = label_bytes + PIXELS;
-    let mut data =
-        Dataset { name: name.into(), features: PIXELS, image: (3, 32, 32), classes, x: Vec::new(), y: Vec::new() };
+    let mut data = Dataset {
+        name: name.into(),
+        features: CIFAR_PIXELS,
+        image: (3, 32, 32),
+        classes,
+        x: Vec::new(),
+        y: Vec::new(),
+    };
     for file in files {
-        let (path, bytes) = read_maybe_gz(dir, file)?;
-        let bad = |reason: String| TrainError::Data { name: path.display().to_string(), reason };
-        if bytes.is_empty() || bytes.len() % record != 0 {
-            return Err(bad(format!("is {} bytes, not a whole number of {record}-byte records", bytes.len())));
-        }
-        for r in bytes.chunks_exact(record) {
-            let label = r[label_bytes - 1];
-            if usize::from(label) >= classes {
-                return Err(bad(format!("label {label} is not below {classes}")));
-            }
-            data.y.push(label);
-            data.x.extend(r[label_bytes..].iter().map(|&p| f32::from(p) / 255.0));
-        }
+        let part = read_cifar(&find_maybe_gz(dir, file)?, label_bytes, classes, name)?;
+        data.x.extend(part.x);
+        data.y.extend(part.y);
     }
     Ok(data)
 }
