@@ -48,8 +48,8 @@ pub struct PipelineArgs {
     pub out: PathBuf,
 
     /// Do only shard I of N of the runs (0-based; run k belongs to shard k mod N), e.g. one task
-    /// of a Slurm job array, and write no report. Shards may share one --out directory or each
-    /// have their own; `--merge` then reports on all of them.
+    /// of a Slurm job array, and write no report. Give each shard its own --out directory;
+    /// `--merge` then reports on all of them.
     #[arg(long, value_name = "I/N", value_parser = Shard::parse, conflicts_with = "merge")]
     pub shard: Option<Shard>,
 
