@@ -1,6 +1,6 @@
 #!/bin/sh
 # Runs cargo-fuzz targets for SECONDS each, two at a time, niced, on stable Rust.
-#   fuzz/run.sh 600 safetensors npy npz torch idx cifar sweep_inputs
+#   fuzz/run.sh 600 safetensors npy npz torch idx cifar sweep_inputs sweep_toml
 # Each target's corpus starts from the committed seeds (tests/fixtures/seeds); crashes land in
 # fuzz/artifacts/<target>/ and the logs in fuzz/logs/<target>.log. A crashing input, once
 # fixed, is committed as tests/fixtures/fuzz/<target>/<name>, which tests/mutations.rs replays.
@@ -14,7 +14,7 @@ prefixed() { # target mode file: the seed behind the mode byte the target dispat
     mkdir -p "corpus/$1"
     { printf "\\$(printf %03o "$2")"; cat "$3"; } > "corpus/$1/$2_$(basename "$3")"
 }
-for t in safetensors npy npz torch; do mkdir -p "corpus/$t" && cp "$seeds/$t"/* "corpus/$t/"; done
+for t in safetensors npy npz torch sweep_toml; do mkdir -p "corpus/$t" && cp "$seeds/$t"/* "corpus/$t/"; done
 for f in "$seeds"/idx/*; do prefixed idx 0 "$f"; prefixed idx 1 "$f"; done
 for f in "$seeds"/idx_gz/*; do prefixed idx 2 "$f"; done
 prefixed cifar 0 "$seeds/cifar10/data_batch_1.bin"
