@@ -220,6 +220,11 @@ fn idx_pair(dir: &Path, images: &str, labels: &str) -> Result<Dataset, TrainErro
 /// Pixels in a CIFAR record: 3 channels of 32×32, channel-major.
 const CIFAR_PIXELS: usize = 3 * 32 * 32;
 
+/// A CIFAR data set with no records yet.
+fn empty_cifar(name: &str, classes: usize) -> Dataset {
+    Dataset { name: name.into(), features: CIFAR_PIXELS, image: (3, 32, 32), classes, x: Vec::new(), y: Vec::new() }
+}
+
 /// A CIFAR binary file, raw or gzipped (by its `.gz` name): records of `label_bytes` label
 /// bytes (the last is the class, below `classes`) then 3,072 pixels, streamed record by record
 /// and refused past [`MAX_DATA_BYTES`].
@@ -230,14 +235,7 @@ pub fn read_cifar(path: &Path, label_bytes: usize, classes: usize, name: &str) -
     }
     let record = label_bytes + CIFAR_PIXELS;
     let (mut reader, most, _) = open_data(path)?;
-    let mut data = Dataset {
-        name: name.into(),
-        features: CIFAR_PIXELS,
-        image: (3, 32, 32),
-        classes,
-        x: Vec::new(),
-        y: Vec::new(),
-    };
+    let mut data = empty_cifar(name, classes);
     let mut buf = vec![0u8; record];
     let mut read = 0u64;
     loop {
@@ -272,14 +270,7 @@ fn cifar_files(
     classes: usize,
     name: &str,
 ) -> Result<Dataset, TrainError> {
-    let mut data = Dataset {
-        name: name.into(),
-        features: CIFAR_PIXELS,
-        image: (3, 32, 32),
-        classes,
-        x: Vec::new(),
-        y: Vec::new(),
-    };
+    let mut data = empty_cifar(name, classes);
     for file in files {
         let part = read_cifar(&find_maybe_gz(dir, file)?, label_bytes, classes, name)?;
         data.x.extend(part.x);
