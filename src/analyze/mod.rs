@@ -61,7 +61,9 @@ pub struct Failure {
 
 impl Failure {
     fn new(path: &Path, error: impl ToString) -> Failure {
-        Failure { path: path.display().to_string(), error: error.to_string() }
+        // One line per failure, whatever names the file itself put into the message.
+        let error = error.to_string().replace('\r', "\\r").replace('\n', "\\n");
+        Failure { path: path.display().to_string(), error }
     }
 }
 

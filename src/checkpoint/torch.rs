@@ -347,13 +347,17 @@ fn check_zip(
         for claim in &scanned.storages {
             let entry_name = format!("{root}data/{}", claim.key);
             let held = archive.by_name(&entry_name).map(|e| e.size()).map_err(|_| {
-                malformed(format!("storage '{}' is named by the pickle but the archive has no {entry_name}", claim.key))
+                // Debug quoting: the key comes from the file and may hold newlines.
+                malformed(format!(
+                    "storage {:?} is named by the pickle but the archive has no {entry_name:?}",
+                    claim.key
+                ))
             })?;
             let Some(element_size) = claim.element_size else { continue };
             let claimed = u64::try_from(claim.numel).ok().and_then(|n| n.checked_mul(element_size as u64));
             if claimed.is_none_or(|bytes| bytes > held) {
                 return Err(malformed(format!(
-                    "storage '{}' claims {} elements of {element_size} bytes but the archive holds {held} bytes for it",
+                    "storage {:?} claims {} elements of {element_size} bytes but the archive holds {held} bytes for it",
                     claim.key, claim.numel
                 )));
             }
