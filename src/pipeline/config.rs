@@ -79,8 +79,10 @@ const MAX_SWEEP_FILE_BYTES: u64 = 1 << 20;
 /// What went wrong with a sweep file; each names the key to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: cannot read: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    // Not a `source`: the message already says the cause, and a source is printed twice in
+    // anyhow's error chain.
+    #[error("{path}: cannot read: {cause}")]
+    Read { path: PathBuf, cause: std::io::Error },
     #[error("{path}: not a valid sweep file: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("sweep file: {0}")]
@@ -254,7 +256,7 @@ impl SweepConfig {
     }
 
     pub fn read(path: &std::path::Path) -> Result<SweepConfig, ConfigError> {
-        let read = |source| ConfigError::Read { path: path.to_path_buf(), source };
+        let read = |cause| ConfigError::Read { path: path.to_path_buf(), cause };
         let size = std::fs::metadata(path).map_err(read)?.len();
         if size > MAX_SWEEP_FILE_BYTES {
             return Err(ConfigError::Parse {
