@@ -2,7 +2,8 @@
 //! 1. a CIFAR ResNet-18 (width 64, 11M weights) at 90% sparsity, every layer, every metric with
 //!    the nested subgraphs, unweighted and weighted (target ≤ 200 ms on 2 cores), both from
 //!    layers in memory and end to end from a safetensors file;
-//! 2. one 4096×11008 layer at 50% density (an LLM MLP pruned to 50%), every metric (target ≤ 2 s).
+//! 2. one 4096×11008 layer at 50% density (an LLM MLP pruned to 50%), every metric (target ≤ 2 s),
+//!    with weights as a checkpoint stores them (exact f32) and with arbitrary f64 weights.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use maskspec::analyze::{analyze_file, AnalyzeOptions};
@@ -75,10 +76,14 @@ fn bench_resnet18(c: &mut Criterion) {
 fn bench_llm_layer(c: &mut Criterion) {
     let mut rng = ChaCha8Rng::seed_from_u64(4096);
     let layer = random_layer("mlp.up_proj.weight", vec![4096, 11008], 0.5, &mut rng);
+    // The same layer as a checkpoint holds it: LLM weights are stored in bf16, f16 or f32, so
+    // every value is exactly an f32 (the weighted products then stream half the bytes).
+    let stored = Layer { weight: layer.weight.iter().map(|&w| w as f32 as f64).collect(), ..layer.clone() };
     let params = MetricParams::default();
     let mut group = c.benchmark_group("llm_mlp_4096x11008_d50");
     group.sample_size(10).measurement_time(Duration::from_secs(20));
-    group.bench_function("all_metrics", |b| b.iter(|| layer_metrics(&layer, &params)));
+    group.bench_function("all_metrics_f32_weights", |b| b.iter(|| layer_metrics(&stored, &params)));
+    group.bench_function("all_metrics_f64_weights", |b| b.iter(|| layer_metrics(&layer, &params)));
     group.finish();
 }
 

@@ -14,6 +14,7 @@
 //!   transpose built), which finds repeated top singular values and stops on a residual
 //!   bound, checked with real products.
 
+mod bitmap;
 mod dense;
 mod gram;
 mod lanczos;
@@ -113,37 +114,45 @@ pub struct TopTwo {
 /// gives 0, 0; one row or column gives σ2 = 0. Never panics; non-convergence (and NaN/inf
 /// values, which give NaN) is reported in `info`, not hidden.
 pub fn top_two(b: &Csr, weighted: bool, params: &SvdParams) -> TopTwo {
+    direct(b, weighted, params)
+        .unwrap_or_else(|| lanczos::top_two(b, &lanczos::Products::for_matrix(b, params), weighted, params))
+}
+
+/// The cases [`top_two`] settles without the iterative path: NaN/inf or zero input, the Gram
+/// route, the dense SVD.
+fn direct(b: &Csr, weighted: bool, params: &SvdParams) -> Option<TopTwo> {
     let exact = |sigma1, sigma2, converged| TopTwo {
         sigma1,
         sigma2,
         info: SolveInfo { method: Method::Dense, matvecs: 0, restarts: 0, converged, residual: 0.0 },
     };
     if weighted && b.values.iter().any(|v| !v.is_finite()) {
-        return exact(f64::NAN, f64::NAN, false);
+        return Some(exact(f64::NAN, f64::NAN, false));
     }
     let is_zero = if weighted { b.values.iter().all(|&v| v == 0.0) } else { b.nnz() == 0 };
     if b.n_rows.min(b.n_cols) == 0 || is_zero {
-        return exact(0.0, 0.0, true);
+        return Some(exact(0.0, 0.0, true));
     }
     let side = b.n_rows.min(b.n_cols);
     if (2..=params.dense_threshold).contains(&side) {
         if let Some(result) = gram::top_two(b, weighted, params) {
-            return result;
+            return Some(result);
         }
     }
     if side <= params.dense_threshold.min(params.svd_threshold)
         && b.n_rows.saturating_mul(b.n_cols) <= params.dense_max_entries
     {
-        return match dense::singular_values(b, weighted, params.parallel) {
+        return Some(match dense::singular_values(b, weighted, params.parallel) {
             Some(s) => exact(s[0], s.get(1).copied().unwrap_or(0.0), true),
             None => exact(f64::NAN, f64::NAN, false),
-        };
+        });
     }
-    lanczos::top_two(b, weighted, params)
+    None
 }
 
 /// [`top_two`] of the pattern and of the values of `b`, in that order. On the Gram path the
-/// two share the transpose and the pass over the entries that forms their Gram matrices.
+/// two share the transpose and the pass over the entries that forms their Gram matrices; on
+/// the iterative path, the storage its products run on.
 pub fn top_two_both(b: &Csr, params: &SvdParams) -> [TopTwo; 2] {
     let side = b.n_rows.min(b.n_cols);
     let usable = b.values.iter().all(|v| v.is_finite()) && b.values.iter().any(|&v| v != 0.0);
@@ -152,7 +161,16 @@ pub fn top_two_both(b: &Csr, params: &SvdParams) -> [TopTwo; 2] {
             return [pattern, weighted];
         }
     }
-    [top_two(b, false, params), top_two(b, true, params)]
+    let direct = [false, true].map(|weighted| direct(b, weighted, params));
+    if direct.iter().all(Option::is_some) {
+        return direct.map(|result| result.expect("checked above"));
+    }
+    let products = lanczos::Products::for_matrix(b, params);
+    let [pattern, weighted] = direct;
+    [
+        pattern.unwrap_or_else(|| lanczos::top_two(b, &products, false, params)),
+        weighted.unwrap_or_else(|| lanczos::top_two(b, &products, true, params)),
+    ]
 }
 
 #[cfg(test)]

@@ -45,7 +45,7 @@ impl Schedule {
     /// The fraction to drop and grow after step `step` (1-based count of steps done), if it
     /// is an update step.
     pub fn fraction(&self, step: usize) -> Option<f64> {
-        if self.delta_t == 0 || step == 0 || step % self.delta_t != 0 || step >= self.t_end {
+        if self.delta_t == 0 || step == 0 || !step.is_multiple_of(self.delta_t) || step >= self.t_end {
             return None;
         }
         let t = step as f64 / self.t_end as f64;
