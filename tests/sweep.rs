@@ -13,7 +13,9 @@ fn fixture(path: &str) -> PathBuf {
 }
 
 fn layer_weights(seed: usize) -> Vec<f32> {
-    (0..24 * 32).map(|i| if (i * 7 + seed).is_multiple_of(4) { ((i + seed) as f32 * 0.61).sin() } else { 0.0 }).collect()
+    (0..24 * 32)
+        .map(|i| if (i * 7 + seed).is_multiple_of(4) { ((i + seed) as f32 * 0.61).sin() } else { 0.0 })
+        .collect()
 }
 
 fn save(path: &Path, seed: usize, metadata: &[(&str, &str)]) {
