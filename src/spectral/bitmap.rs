@@ -80,6 +80,11 @@ impl<'a> BitRows<'a> {
         }
     }
 
+    /// Columns the kernels see: whole words, so every byte of bits has its 8 values.
+    fn width(&self) -> usize {
+        self.words * 64
+    }
+
     /// `y = A x` (`x`: `cols × q`, `y`: `rows × q`, row-major, `q` of 1 or 2), the 0/1 pattern
     /// unless `weighted`. Each row is summed by one thread in a fixed order, so the bits do not
     /// depend on `parallel`. Only called when [`available`].
@@ -87,9 +92,15 @@ impl<'a> BitRows<'a> {
         assert!(q == 1 || q == 2, "bit-row products take blocks of one or two vectors");
         debug_assert_eq!(x.len(), self.cols * q);
         debug_assert_eq!(y.len(), self.rows * q);
-        // The kernels read whole bytes of columns: the vector is padded to a multiple of 64.
-        let mut padded = vec![0.0; self.words * 64 * q];
-        padded[..x.len()].copy_from_slice(x);
+        // The kernels take the vectors one after the other (a byte of bits then covers 8
+        // consecutive values of each), padded to whole words.
+        let width = self.width();
+        let mut vectors = vec![0.0; q * width];
+        for (c, values) in x.chunks_exact(q).enumerate() {
+            for (j, &v) in values.iter().enumerate() {
+                vectors[j * width + c] = v;
+            }
+        }
         let rows = |first_row: usize, out: &mut [f64]| {
             for (i, y_row) in out.chunks_exact_mut(q).enumerate() {
                 let r = first_row + i;
@@ -97,17 +108,17 @@ impl<'a> BitRows<'a> {
                 let start = self.row_ptr[r];
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: `available()` (AVX-512F) is checked before a BitRows product is chosen;
-                // `padded` holds 64 columns per word of `bits`; the values from `start` on hold
-                // the row's, one per set bit, in order.
+                // `vectors` holds `q` vectors of `width` values; the values from `start` on
+                // hold the row's, one per set bit, in order.
                 unsafe {
                     match &self.values {
-                        Values::F64(values) => avx512::row(bits, &values[start..], &padded, q, weighted, y_row),
-                        Values::F32(values) => avx512::row(bits, &values[start..], &padded, q, weighted, y_row),
+                        Values::F64(values) => avx512::row(bits, &values[start..], &vectors, weighted, y_row),
+                        Values::F32(values) => avx512::row(bits, &values[start..], &vectors, weighted, y_row),
                     }
                 }
                 #[cfg(not(target_arch = "x86_64"))]
                 {
-                    let _ = (bits, start, &padded, weighted);
+                    let _ = (bits, start, &vectors, weighted);
                     unreachable!("bit-row products need AVX-512");
                 }
             }
@@ -118,17 +129,17 @@ impl<'a> BitRows<'a> {
             rows(0, y);
         }
     }
-}
 
-impl BitRows<'_> {
     /// `y = Aᵀ x` (`x`: `rows × q`, `y`: `cols × q`) from the rows of `A`: each of a fixed
-    /// number of row blocks scatters into a buffer of its own and the buffers are summed in
-    /// block order, so the bits do not depend on `parallel`. Only called when [`available`].
+    /// number of row blocks scatters into a buffer of its own (`q` vectors of `width`, in L2)
+    /// and the buffers are summed in block order, so the bits do not depend on `parallel`.
+    /// Only called when [`available`].
     pub(crate) fn product_transposed(&self, weighted: bool, x: &[f64], q: usize, y: &mut [f64], parallel: bool) {
         assert!(q == 1 || q == 2, "bit-row products take blocks of one or two vectors");
         debug_assert_eq!(x.len(), self.rows * q);
         debug_assert_eq!(y.len(), self.cols * q);
-        let len = self.words * 64 * q;
+        let width = self.width();
+        let len = q * width;
         let blocks = SCATTER_BLOCKS.min(self.rows.max(1));
         let block_rows = self.rows.div_ceil(blocks);
         let mut buffers = vec![0.0; blocks * len];
@@ -138,7 +149,7 @@ impl BitRows<'_> {
                 let start = self.row_ptr[r];
                 let x_row = &x[r * q..(r + 1) * q];
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: as in `product`; `buffer` holds 64 columns per word of `bits`.
+                // SAFETY: as in `product`; `buffer` holds `q` vectors of `width` values.
                 unsafe {
                     match &self.values {
                         Values::F64(values) => avx512::scatter_row(bits, &values[start..], x_row, weighted, buffer),
@@ -152,9 +163,10 @@ impl BitRows<'_> {
                 }
             }
         };
-        let reduce = |offset: usize, out: &mut [f64], buffers: &[f64]| {
+        let reduce = |first_col: usize, out: &mut [f64], buffers: &[f64]| {
             for (i, value) in out.iter_mut().enumerate() {
-                *value = (0..blocks).map(|b| buffers[b * len + offset + i]).sum();
+                let (c, j) = (first_col + i / q, i % q);
+                *value = (0..blocks).map(|b| buffers[b * len + j * width + c]).sum();
             }
         };
         if parallel {
@@ -162,7 +174,7 @@ impl BitRows<'_> {
             let buffers = &buffers;
             y.par_chunks_mut(ROWS_PER_TASK * q)
                 .enumerate()
-                .for_each(|(t, out)| reduce(t * ROWS_PER_TASK * q, out, buffers));
+                .for_each(|(t, out)| reduce(t * ROWS_PER_TASK, out, buffers));
         } else {
             for (block, buffer) in buffers.chunks_mut(len).enumerate() {
                 scatter(block, buffer);
@@ -178,24 +190,6 @@ const SCATTER_BLOCKS: usize = 4;
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
-
-    /// For a nibble of column bits, the mask of the 8 lanes holding those 4 columns' pairs of
-    /// values in a two-vector row-major block.
-    const PAIRS: [u8; 16] = {
-        let mut table = [0u8; 16];
-        let mut nibble = 0;
-        while nibble < 16 {
-            let mut bit = 0;
-            while bit < 4 {
-                if nibble & (1 << bit) != 0 {
-                    table[nibble] |= 0b11 << (2 * bit);
-                }
-                bit += 1;
-            }
-            nibble += 1;
-        }
-        table
-    };
 
     /// A stored value type: loads of up to 8 consecutive values as `f64` lanes.
     pub(super) trait Load: Copy {
@@ -227,18 +221,26 @@ mod avx512 {
         }
     }
 
-    /// One row's sums into `out` (`q` values); `values` starts with the row's.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn row<V: Load>(
-        bits: &[u64],
-        values: &[V],
-        x: &[f64],
-        q: usize,
-        weighted: bool,
-        out: &mut [f64],
-    ) {
+    /// The stored values of a byte's set bits, expanded into its set lanes (zeros elsewhere):
+    /// loads the next 8 values (a masked load only within 8 of the end of `values`, which
+    /// holds `len` of them) and advances `next` by the byte's popcount.
+    #[inline(always)]
+    unsafe fn expanded<V: Load>(k: u8, values: *const V, len: usize, next: &mut usize) -> __m512d {
+        let n = k.count_ones();
         unsafe {
-            match (q, weighted) {
+            let stored =
+                if *next + 8 <= len { V::load8(values.add(*next)) } else { V::load_first(values.add(*next), n) };
+            *next += n as usize;
+            _mm512_maskz_expand_pd(k, stored)
+        }
+    }
+
+    /// One row's sums into `out` (`q = out.len()` values); `values` starts with the row's;
+    /// `x` holds the `q` vectors one after the other.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn row<V: Load>(bits: &[u64], values: &[V], x: &[f64], weighted: bool, out: &mut [f64]) {
+        unsafe {
+            match (out.len(), weighted) {
                 (1, false) => row_of::<V, 1, false>(bits, values, x, out),
                 (1, true) => row_of::<V, 1, true>(bits, values, x, out),
                 (_, false) => row_of::<V, 2, false>(bits, values, x, out),
@@ -247,10 +249,8 @@ mod avx512 {
         }
     }
 
-    /// Two sets of accumulators alternate by byte so consecutive adds do not wait on each
-    /// other; the order of the sums is fixed. A weighted byte loads the next 8 stored values
-    /// and expands its popcount of them into its set lanes (a masked load only within 8 of the
-    /// end of `values`).
+    /// Two accumulators per vector alternate by byte so consecutive adds do not wait on each
+    /// other; the order of the sums is fixed.
     #[target_feature(enable = "avx512f")]
     unsafe fn row_of<V: Load, const Q: usize, const WEIGHTED: bool>(
         bits: &[u64],
@@ -258,12 +258,10 @@ mod avx512 {
         x: &[f64],
         out: &mut [f64],
     ) {
-        let mut acc = [_mm512_setzero_pd(); 4];
+        let mut acc = [[_mm512_setzero_pd(); 2]; Q];
         let mut next = 0usize;
-        let safe_end = values.len().saturating_sub(8);
-        let (x, values) = (x.as_ptr(), values.as_ptr());
-        let low = _mm512_set_epi64(3, 3, 2, 2, 1, 1, 0, 0);
-        let high = _mm512_set_epi64(7, 7, 6, 6, 5, 5, 4, 4);
+        let width = x.len() / Q;
+        let (len, values, x) = (values.len(), values.as_ptr(), x.as_ptr());
         for (w, &word) in bits.iter().enumerate() {
             if word == 0 {
                 continue;
@@ -271,56 +269,33 @@ mod avx512 {
             for byte in 0..8 {
                 let k = (word >> (8 * byte)) as u8;
                 let column = w * 64 + byte * 8;
-                let a = 2 * (byte & 1);
-                // SAFETY (caller): `x` holds `Q` values for every column of every word, and
-                // `values` one per set bit, read in order.
+                let a = byte & 1;
+                // SAFETY (caller): each vector of `x` holds 8 values for every byte of `bits`,
+                // and `values` one per set bit, read in order.
                 unsafe {
-                    let expanded = |next: &mut usize| {
-                        let n = k.count_ones();
-                        let stored = if *next <= safe_end {
-                            V::load8(values.add(*next))
-                        } else {
-                            V::load_first(values.add(*next), n)
-                        };
-                        *next += n as usize;
-                        _mm512_maskz_expand_pd(k, stored)
-                    };
-                    if Q == 1 && !WEIGHTED {
-                        let xs = _mm512_loadu_pd(x.add(column));
-                        acc[a] = _mm512_mask_add_pd(acc[a], k, acc[a], xs);
-                    } else if Q == 1 {
-                        let v = expanded(&mut next);
-                        acc[a] = _mm512_fmadd_pd(v, _mm512_loadu_pd(x.add(column)), acc[a]);
-                    } else if !WEIGHTED {
-                        let (k0, k1) = (PAIRS[(k & 15) as usize], PAIRS[(k >> 4) as usize]);
-                        let x0 = _mm512_loadu_pd(x.add(2 * column));
-                        let x1 = _mm512_loadu_pd(x.add(2 * column + 8));
-                        acc[a] = _mm512_mask_add_pd(acc[a], k0, acc[a], x0);
-                        acc[a + 1] = _mm512_mask_add_pd(acc[a + 1], k1, acc[a + 1], x1);
+                    if WEIGHTED {
+                        let v = expanded(k, values, len, &mut next);
+                        for (j, acc) in acc.iter_mut().enumerate() {
+                            acc[a] = _mm512_fmadd_pd(v, _mm512_loadu_pd(x.add(j * width + column)), acc[a]);
+                        }
                     } else {
-                        let v = expanded(&mut next);
-                        let v0 = _mm512_permutexvar_pd(low, v);
-                        let v1 = _mm512_permutexvar_pd(high, v);
-                        acc[a] = _mm512_fmadd_pd(v0, _mm512_loadu_pd(x.add(2 * column)), acc[a]);
-                        acc[a + 1] = _mm512_fmadd_pd(v1, _mm512_loadu_pd(x.add(2 * column + 8)), acc[a + 1]);
+                        for (j, acc) in acc.iter_mut().enumerate() {
+                            acc[a] = _mm512_mask_add_pd(acc[a], k, acc[a], _mm512_loadu_pd(x.add(j * width + column)));
+                        }
                     }
                 }
             }
         }
-        let mut lanes = [0.0f64; 8];
-        let sum = _mm512_add_pd(_mm512_add_pd(acc[0], acc[2]), _mm512_add_pd(acc[1], acc[3]));
-        // SAFETY: `lanes` holds 8 values.
-        unsafe { _mm512_storeu_pd(lanes.as_mut_ptr(), sum) };
-        if Q == 1 {
-            out[0] = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
-        } else {
-            out[0] = (lanes[0] + lanes[2]) + (lanes[4] + lanes[6]);
-            out[1] = (lanes[1] + lanes[3]) + (lanes[5] + lanes[7]);
+        for (o, acc) in out.iter_mut().zip(&acc) {
+            let mut lanes = [0.0f64; 8];
+            // SAFETY: `lanes` holds 8 values.
+            unsafe { _mm512_storeu_pd(lanes.as_mut_ptr(), _mm512_add_pd(acc[0], acc[1])) };
+            *o = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
         }
     }
 
-    /// `out += x_row · row` (the row's `q` values of `x` times its stored values, or ones),
-    /// into a buffer of `q` values per column.
+    /// `out += x_row · row` (each of the row's `q = x_row.len()` values of `x` times its stored
+    /// values, or ones), into `q` vectors one after the other.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn scatter_row<V: Load>(
         bits: &[u64],
@@ -347,15 +322,9 @@ mod avx512 {
         out: &mut [f64],
     ) {
         let mut next = 0usize;
-        let safe_end = values.len().saturating_sub(8);
-        let (out, values) = (out.as_mut_ptr(), values.as_ptr());
-        let xs = if Q == 1 {
-            _mm512_set1_pd(x_row[0])
-        } else {
-            _mm512_set_pd(x_row[1], x_row[0], x_row[1], x_row[0], x_row[1], x_row[0], x_row[1], x_row[0])
-        };
-        let low = _mm512_set_epi64(3, 3, 2, 2, 1, 1, 0, 0);
-        let high = _mm512_set_epi64(7, 7, 6, 6, 5, 5, 4, 4);
+        let width = out.len() / Q;
+        let (len, values, out) = (values.len(), values.as_ptr(), out.as_mut_ptr());
+        let xs: [__m512d; Q] = std::array::from_fn(|j| _mm512_set1_pd(x_row[j]));
         for (w, &word) in bits.iter().enumerate() {
             if word == 0 {
                 continue;
@@ -363,35 +332,20 @@ mod avx512 {
             for byte in 0..8 {
                 let k = (word >> (8 * byte)) as u8;
                 let column = w * 64 + byte * 8;
-                // SAFETY (caller): `out` holds `Q` values for every column of every word, and
-                // `values` one per set bit, read in order.
+                // SAFETY (caller): each vector of `out` holds 8 values for every byte of `bits`,
+                // and `values` one per set bit, read in order.
                 unsafe {
-                    let expanded = |next: &mut usize| {
-                        let n = k.count_ones();
-                        let stored = if *next <= safe_end {
-                            V::load8(values.add(*next))
-                        } else {
-                            V::load_first(values.add(*next), n)
-                        };
-                        *next += n as usize;
-                        _mm512_maskz_expand_pd(k, stored)
-                    };
-                    if Q == 1 && !WEIGHTED {
-                        let p = out.add(column);
-                        _mm512_storeu_pd(p, _mm512_mask_add_pd(_mm512_loadu_pd(p), k, _mm512_loadu_pd(p), xs));
-                    } else if Q == 1 {
-                        let p = out.add(column);
-                        _mm512_storeu_pd(p, _mm512_fmadd_pd(expanded(&mut next), xs, _mm512_loadu_pd(p)));
-                    } else if !WEIGHTED {
-                        let (k0, k1) = (PAIRS[(k & 15) as usize], PAIRS[(k >> 4) as usize]);
-                        let (p0, p1) = (out.add(2 * column), out.add(2 * column + 8));
-                        _mm512_storeu_pd(p0, _mm512_mask_add_pd(_mm512_loadu_pd(p0), k0, _mm512_loadu_pd(p0), xs));
-                        _mm512_storeu_pd(p1, _mm512_mask_add_pd(_mm512_loadu_pd(p1), k1, _mm512_loadu_pd(p1), xs));
+                    if WEIGHTED {
+                        let v = expanded(k, values, len, &mut next);
+                        for (j, &x) in xs.iter().enumerate() {
+                            let p = out.add(j * width + column);
+                            _mm512_storeu_pd(p, _mm512_fmadd_pd(v, x, _mm512_loadu_pd(p)));
+                        }
                     } else {
-                        let v = expanded(&mut next);
-                        let (p0, p1) = (out.add(2 * column), out.add(2 * column + 8));
-                        _mm512_storeu_pd(p0, _mm512_fmadd_pd(_mm512_permutexvar_pd(low, v), xs, _mm512_loadu_pd(p0)));
-                        _mm512_storeu_pd(p1, _mm512_fmadd_pd(_mm512_permutexvar_pd(high, v), xs, _mm512_loadu_pd(p1)));
+                        for (j, &x) in xs.iter().enumerate() {
+                            let p = out.add(j * width + column);
+                            _mm512_storeu_pd(p, _mm512_mask_add_pd(_mm512_loadu_pd(p), k, _mm512_loadu_pd(p), x));
+                        }
                     }
                 }
             }
