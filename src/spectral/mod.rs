@@ -11,8 +11,9 @@
 //!   most [`SvdParams::svd_threshold`] (and it is not huge: [`SvdParams::dense_max_entries`]);
 //! - [`Method::Lanczos`]: block Golub–Kahan–Lanczos with thick restarts and full
 //!   reorthogonalization on sparse products with `B` and `Bᵀ` (parallel over rows, no
-//!   transpose built), which finds repeated top singular values and stops on a residual
-//!   bound, checked with real products.
+//!   transpose built; CSR, or one bit per cell on layers at density ≥ 0.2 where the CPU has
+//!   AVX-512), which finds repeated top singular values and stops on a residual bound,
+//!   checked with real products.
 
 mod bitmap;
 mod dense;
