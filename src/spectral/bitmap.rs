@@ -86,23 +86,50 @@ impl<'a> BitRows<'a> {
     }
 
     /// `y = A x` (`x`: `cols × q`, `y`: `rows × q`, row-major, `q` of 1 or 2), the 0/1 pattern
-    /// unless `weighted`. Each row is summed by one thread in a fixed order, so the bits do not
-    /// depend on `parallel`. Only called when [`available`].
+    /// unless `weighted`. Only called when [`available`].
     pub(crate) fn product(&self, weighted: bool, x: &[f64], q: usize, y: &mut [f64], parallel: bool) {
-        assert!(q == 1 || q == 2, "bit-row products take blocks of one or two vectors");
-        debug_assert_eq!(x.len(), self.cols * q);
-        debug_assert_eq!(y.len(), self.rows * q);
+        let block = Block { x, q, y };
+        if weighted {
+            self.products(None, Some(block), parallel)
+        } else {
+            self.products(Some(block), None, parallel)
+        }
+    }
+
+    /// `y = Aᵀ x` (`x`: `rows × q`, `y`: `cols × q`), as [`BitRows::product`].
+    pub(crate) fn product_transposed(&self, weighted: bool, x: &[f64], q: usize, y: &mut [f64], parallel: bool) {
+        let block = Block { x, q, y };
+        if weighted {
+            self.products_transposed(None, Some(block), parallel)
+        } else {
+            self.products_transposed(Some(block), None, parallel)
+        }
+    }
+
+    /// `y = A x` for a block of the pattern and one of the values in one pass over the bits,
+    /// each row summed by one thread in a fixed order: the bits of each result depend neither
+    /// on `parallel` nor on whether the other block came along.
+    pub(crate) fn products(&self, plain: Option<Block>, weighted: Option<Block>, parallel: bool) {
+        let (qp, qw) = (plain.as_ref().map_or(0, |b| b.q), weighted.as_ref().map_or(0, |b| b.q));
+        check_blocks(qp, qw);
+        let q = qp + qw;
         // The kernels take the vectors one after the other (a byte of bits then covers 8
-        // consecutive values of each), padded to whole words.
+        // consecutive values of each), padded to whole words: the pattern's, then the values'.
         let width = self.width();
         let mut vectors = vec![0.0; q * width];
-        for (c, values) in x.chunks_exact(q).enumerate() {
-            for (j, &v) in values.iter().enumerate() {
-                vectors[j * width + c] = v;
+        for (first, block) in [(0, &plain), (qp, &weighted)] {
+            if let Some(block) = block {
+                debug_assert_eq!(block.x.len(), self.cols * block.q);
+                for (c, values) in block.x.chunks_exact(block.q).enumerate() {
+                    for (j, &v) in values.iter().enumerate() {
+                        vectors[(first + j) * width + c] = v;
+                    }
+                }
             }
         }
+        let mut sums = vec![0.0; self.rows * q];
         let rows = |first_row: usize, out: &mut [f64]| {
-            for (i, y_row) in out.chunks_exact_mut(q).enumerate() {
+            for (i, out_row) in out.chunks_exact_mut(q).enumerate() {
                 let r = first_row + i;
                 let bits = &self.bits[r * self.words..(r + 1) * self.words];
                 let start = self.row_ptr[r];
@@ -112,32 +139,43 @@ impl<'a> BitRows<'a> {
                 // hold the row's, one per set bit, in order.
                 unsafe {
                     match &self.values {
-                        Values::F64(values) => avx512::row(bits, &values[start..], &vectors, weighted, y_row),
-                        Values::F32(values) => avx512::row(bits, &values[start..], &vectors, weighted, y_row),
+                        Values::F64(values) => avx512::row(bits, &values[start..], &vectors, qp, out_row),
+                        Values::F32(values) => avx512::row(bits, &values[start..], &vectors, qp, out_row),
                     }
                 }
                 #[cfg(not(target_arch = "x86_64"))]
                 {
-                    let _ = (bits, start, &vectors, weighted);
+                    let _ = (bits, start, &vectors, out_row);
                     unreachable!("bit-row products need AVX-512");
                 }
             }
         };
         if parallel {
-            y.par_chunks_mut(ROWS_PER_TASK * q).enumerate().for_each(|(t, out)| rows(t * ROWS_PER_TASK, out));
+            sums.par_chunks_mut(ROWS_PER_TASK * q).enumerate().for_each(|(t, out)| rows(t * ROWS_PER_TASK, out));
         } else {
-            rows(0, y);
+            rows(0, &mut sums);
         }
+        deal(&sums, q, [(0, plain), (qp, weighted)]);
     }
 
-    /// `y = Aᵀ x` (`x`: `rows × q`, `y`: `cols × q`) from the rows of `A`: each of a fixed
-    /// number of row blocks scatters into a buffer of its own (`q` vectors of `width`, in L2)
-    /// and the buffers are summed in block order, so the bits do not depend on `parallel`.
-    /// Only called when [`available`].
-    pub(crate) fn product_transposed(&self, weighted: bool, x: &[f64], q: usize, y: &mut [f64], parallel: bool) {
-        assert!(q == 1 || q == 2, "bit-row products take blocks of one or two vectors");
-        debug_assert_eq!(x.len(), self.rows * q);
-        debug_assert_eq!(y.len(), self.cols * q);
+    /// `y = Aᵀ x` for a block of the pattern and one of the values in one pass over the rows
+    /// of `A`: each of a fixed number of row blocks scatters into a buffer of its own (the
+    /// vectors of `width` values, in L2) and the buffers are summed in block order, so the bits
+    /// depend neither on `parallel` nor on whether the other block came along.
+    pub(crate) fn products_transposed(&self, plain: Option<Block>, weighted: Option<Block>, parallel: bool) {
+        let (qp, qw) = (plain.as_ref().map_or(0, |b| b.q), weighted.as_ref().map_or(0, |b| b.q));
+        check_blocks(qp, qw);
+        let q = qp + qw;
+        // Each row's `q` values of `x`, the pattern's then the values'.
+        let mut x = vec![0.0; self.rows * q];
+        for (first, block) in [(0, &plain), (qp, &weighted)] {
+            if let Some(block) = block {
+                debug_assert_eq!(block.x.len(), self.rows * block.q);
+                for (r, values) in block.x.chunks_exact(block.q).enumerate() {
+                    x[r * q + first..r * q + first + block.q].copy_from_slice(values);
+                }
+            }
+        }
         let width = self.width();
         let len = q * width;
         let blocks = SCATTER_BLOCKS.min(self.rows.max(1));
@@ -149,20 +187,21 @@ impl<'a> BitRows<'a> {
                 let start = self.row_ptr[r];
                 let x_row = &x[r * q..(r + 1) * q];
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: as in `product`; `buffer` holds `q` vectors of `width` values.
+                // SAFETY: as in `products`; `buffer` holds `q` vectors of `width` values.
                 unsafe {
                     match &self.values {
-                        Values::F64(values) => avx512::scatter_row(bits, &values[start..], x_row, weighted, buffer),
-                        Values::F32(values) => avx512::scatter_row(bits, &values[start..], x_row, weighted, buffer),
+                        Values::F64(values) => avx512::scatter_row(bits, &values[start..], x_row, qp, buffer),
+                        Values::F32(values) => avx512::scatter_row(bits, &values[start..], x_row, qp, buffer),
                     }
                 }
                 #[cfg(not(target_arch = "x86_64"))]
                 {
-                    let _ = (bits, start, x_row, weighted, &buffer);
+                    let _ = (bits, start, x_row, &buffer);
                     unreachable!("bit-row products need AVX-512");
                 }
             }
         };
+        let mut sums = vec![0.0; self.cols * q];
         let reduce = |first_col: usize, out: &mut [f64], buffers: &[f64]| {
             for (i, value) in out.iter_mut().enumerate() {
                 let (c, j) = (first_col + i / q, i % q);
@@ -172,14 +211,38 @@ impl<'a> BitRows<'a> {
         if parallel {
             buffers.par_chunks_mut(len).enumerate().for_each(|(block, buffer)| scatter(block, buffer));
             let buffers = &buffers;
-            y.par_chunks_mut(ROWS_PER_TASK * q)
+            sums.par_chunks_mut(ROWS_PER_TASK * q)
                 .enumerate()
                 .for_each(|(t, out)| reduce(t * ROWS_PER_TASK, out, buffers));
         } else {
             for (block, buffer) in buffers.chunks_mut(len).enumerate() {
                 scatter(block, buffer);
             }
-            reduce(0, y, &buffers);
+            reduce(0, &mut sums, &buffers);
+        }
+        deal(&sums, q, [(0, plain), (qp, weighted)]);
+    }
+}
+
+/// A block of `q` (1 or 2) row-major vectors `x` and where its product goes.
+pub(crate) struct Block<'x> {
+    pub(crate) x: &'x [f64],
+    pub(crate) q: usize,
+    pub(crate) y: &'x mut [f64],
+}
+
+fn check_blocks(qp: usize, qw: usize) {
+    assert!(qp <= 2 && qw <= 2 && qp + qw > 0, "bit-row products take blocks of one or two vectors");
+}
+
+/// Copies each block's columns of the row-major `sums` (`q` per row) into its `y`.
+fn deal(sums: &[f64], q: usize, blocks: [(usize, Option<Block>); 2]) {
+    for (first, block) in blocks {
+        if let Some(block) = block {
+            debug_assert_eq!(block.y.len() / block.q, sums.len() / q);
+            for (y_row, sums_row) in block.y.chunks_exact_mut(block.q).zip(sums.chunks_exact(q)) {
+                y_row.copy_from_slice(&sums_row[first..first + block.q]);
+            }
         }
     }
 }
@@ -235,32 +298,42 @@ mod avx512 {
         }
     }
 
-    /// One row's sums into `out` (`q = out.len()` values); `values` starts with the row's;
-    /// `x` holds the `q` vectors one after the other.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn row<V: Load>(bits: &[u64], values: &[V], x: &[f64], weighted: bool, out: &mut [f64]) {
-        unsafe {
-            match (out.len(), weighted) {
-                (1, false) => row_of::<V, 1, false>(bits, values, x, out),
-                (1, true) => row_of::<V, 1, true>(bits, values, x, out),
-                (_, false) => row_of::<V, 2, false>(bits, values, x, out),
-                (_, true) => row_of::<V, 2, true>(bits, values, x, out),
+    /// Calls `$kernel::<V, QP, QW>` for `qp` pattern and `out.len() − qp` weighted vectors.
+    macro_rules! by_block_widths {
+        ($kernel:ident, $qp:expr, $q:expr, ($($arg:expr),*)) => {
+            match ($qp, $q - $qp) {
+                (0, 1) => $kernel::<V, 0, 1>($($arg),*),
+                (0, _) => $kernel::<V, 0, 2>($($arg),*),
+                (1, 0) => $kernel::<V, 1, 0>($($arg),*),
+                (1, 1) => $kernel::<V, 1, 1>($($arg),*),
+                (1, _) => $kernel::<V, 1, 2>($($arg),*),
+                (_, 0) => $kernel::<V, 2, 0>($($arg),*),
+                (_, 1) => $kernel::<V, 2, 1>($($arg),*),
+                (_, _) => $kernel::<V, 2, 2>($($arg),*),
             }
-        }
+        };
+    }
+
+    /// One row's sums into `out`: `qp` pattern vectors then the weighted ones; `values`
+    /// starts with the row's; `x` holds the vectors one after the other.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn row<V: Load>(bits: &[u64], values: &[V], x: &[f64], qp: usize, out: &mut [f64]) {
+        unsafe { by_block_widths!(row_of, qp, out.len(), (bits, values, x, out)) }
     }
 
     /// Two accumulators per vector alternate by byte so consecutive adds do not wait on each
-    /// other; the order of the sums is fixed.
+    /// other; the order of the sums is fixed. A pass serving both blocks reads each byte of
+    /// bits and each stored value once.
     #[target_feature(enable = "avx512f")]
-    unsafe fn row_of<V: Load, const Q: usize, const WEIGHTED: bool>(
+    unsafe fn row_of<V: Load, const QP: usize, const QW: usize>(
         bits: &[u64],
         values: &[V],
         x: &[f64],
         out: &mut [f64],
     ) {
-        let mut acc = [[_mm512_setzero_pd(); 2]; Q];
+        let mut acc = [[_mm512_setzero_pd(); 2]; 4];
         let mut next = 0usize;
-        let width = x.len() / Q;
+        let width = x.len() / (QP + QW);
         let (len, values, x) = (values.len(), values.as_ptr(), x.as_ptr());
         for (w, &word) in bits.iter().enumerate() {
             if word == 0 {
@@ -273,14 +346,13 @@ mod avx512 {
                 // SAFETY (caller): each vector of `x` holds 8 values for every byte of `bits`,
                 // and `values` one per set bit, read in order.
                 unsafe {
-                    if WEIGHTED {
+                    for (j, acc) in acc.iter_mut().enumerate().take(QP) {
+                        acc[a] = _mm512_mask_add_pd(acc[a], k, acc[a], _mm512_loadu_pd(x.add(j * width + column)));
+                    }
+                    if QW > 0 {
                         let v = expanded(k, values, len, &mut next);
-                        for (j, acc) in acc.iter_mut().enumerate() {
+                        for (j, acc) in acc.iter_mut().enumerate().skip(QP).take(QW) {
                             acc[a] = _mm512_fmadd_pd(v, _mm512_loadu_pd(x.add(j * width + column)), acc[a]);
-                        }
-                    } else {
-                        for (j, acc) in acc.iter_mut().enumerate() {
-                            acc[a] = _mm512_mask_add_pd(acc[a], k, acc[a], _mm512_loadu_pd(x.add(j * width + column)));
                         }
                     }
                 }
@@ -294,37 +366,25 @@ mod avx512 {
         }
     }
 
-    /// `out += x_row · row` (each of the row's `q = x_row.len()` values of `x` times its stored
-    /// values, or ones), into `q` vectors one after the other.
+    /// `out += x_row · row`: each of the row's values of `x` (`qp` pattern ones then the
+    /// weighted ones) times the row's ones or stored values, into the vectors of `out`, one
+    /// after the other.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn scatter_row<V: Load>(
-        bits: &[u64],
-        values: &[V],
-        x_row: &[f64],
-        weighted: bool,
-        out: &mut [f64],
-    ) {
-        unsafe {
-            match (x_row.len(), weighted) {
-                (1, false) => scatter_row_of::<V, 1, false>(bits, values, x_row, out),
-                (1, true) => scatter_row_of::<V, 1, true>(bits, values, x_row, out),
-                (_, false) => scatter_row_of::<V, 2, false>(bits, values, x_row, out),
-                (_, true) => scatter_row_of::<V, 2, true>(bits, values, x_row, out),
-            }
-        }
+    pub(super) unsafe fn scatter_row<V: Load>(bits: &[u64], values: &[V], x_row: &[f64], qp: usize, out: &mut [f64]) {
+        unsafe { by_block_widths!(scatter_row_of, qp, x_row.len(), (bits, values, x_row, out)) }
     }
 
     #[target_feature(enable = "avx512f")]
-    unsafe fn scatter_row_of<V: Load, const Q: usize, const WEIGHTED: bool>(
+    unsafe fn scatter_row_of<V: Load, const QP: usize, const QW: usize>(
         bits: &[u64],
         values: &[V],
         x_row: &[f64],
         out: &mut [f64],
     ) {
         let mut next = 0usize;
-        let width = out.len() / Q;
+        let width = out.len() / (QP + QW);
         let (len, values, out) = (values.len(), values.as_ptr(), out.as_mut_ptr());
-        let xs: [__m512d; Q] = std::array::from_fn(|j| _mm512_set1_pd(x_row[j]));
+        let xs: [__m512d; 4] = std::array::from_fn(|j| _mm512_set1_pd(x_row.get(j).copied().unwrap_or(0.0)));
         for (w, &word) in bits.iter().enumerate() {
             if word == 0 {
                 continue;
@@ -335,16 +395,15 @@ mod avx512 {
                 // SAFETY (caller): each vector of `out` holds 8 values for every byte of `bits`,
                 // and `values` one per set bit, read in order.
                 unsafe {
-                    if WEIGHTED {
+                    for (j, &x) in xs.iter().enumerate().take(QP) {
+                        let p = out.add(j * width + column);
+                        _mm512_storeu_pd(p, _mm512_mask_add_pd(_mm512_loadu_pd(p), k, _mm512_loadu_pd(p), x));
+                    }
+                    if QW > 0 {
                         let v = expanded(k, values, len, &mut next);
-                        for (j, &x) in xs.iter().enumerate() {
+                        for (j, &x) in xs.iter().enumerate().skip(QP).take(QW) {
                             let p = out.add(j * width + column);
                             _mm512_storeu_pd(p, _mm512_fmadd_pd(v, x, _mm512_loadu_pd(p)));
-                        }
-                    } else {
-                        for (j, &x) in xs.iter().enumerate() {
-                            let p = out.add(j * width + column);
-                            _mm512_storeu_pd(p, _mm512_mask_add_pd(_mm512_loadu_pd(p), k, _mm512_loadu_pd(p), x));
                         }
                     }
                 }
@@ -440,6 +499,38 @@ mod tests {
                         results.push((y, yt));
                     }
                     assert_eq!(results[0], results[1], "parallel and sequential bits differ: {what}");
+                }
+            }
+        }
+    }
+    #[test]
+    fn a_shared_pass_gives_the_bits_of_separate_products() {
+        if !available() {
+            eprintln!("no AVX-512 on this CPU: the bit-row products are never chosen here");
+            return;
+        }
+        let (n_rows, n_cols) = (300, 130);
+        for f32_values in [false, true] {
+            let b = matrix(n_rows, n_cols, 0.4, f32_values, 3);
+            let rows = BitRows::rows_of(&b);
+            for (qp, qw) in [(1, 1), (1, 2), (2, 1), (2, 2)] {
+                for transposed in [false, true] {
+                    let (n_in, n_out) = if transposed { (n_rows, n_cols) } else { (n_cols, n_rows) };
+                    let xp: Vec<f64> = (0..n_in * qp).map(|i| ((i * 37) % 19) as f64 - 9.5).collect();
+                    let xw: Vec<f64> = (0..n_in * qw).map(|i| ((i * 23) % 17) as f64 - 8.5).collect();
+                    let (mut yp, mut yw) = (vec![f64::NAN; n_out * qp], vec![f64::NAN; n_out * qw]);
+                    let (mut sp, mut sw) = (vec![f64::NAN; n_out * qp], vec![f64::NAN; n_out * qw]);
+                    let both = (Block { x: &xp, q: qp, y: &mut yp }, Block { x: &xw, q: qw, y: &mut yw });
+                    if transposed {
+                        rows.products_transposed(Some(both.0), Some(both.1), true);
+                        rows.product_transposed(false, &xp, qp, &mut sp, true);
+                        rows.product_transposed(true, &xw, qw, &mut sw, true);
+                    } else {
+                        rows.products(Some(both.0), Some(both.1), true);
+                        rows.product(false, &xp, qp, &mut sp, true);
+                        rows.product(true, &xw, qw, &mut sw, true);
+                    }
+                    assert_eq!((yp, yw), (sp, sw), "f32 {f32_values} qp {qp} qw {qw} transposed {transposed}");
                 }
             }
         }
