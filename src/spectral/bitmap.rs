@@ -80,6 +80,11 @@ impl<'a> BitRows<'a> {
         }
     }
 
+    /// `(rows, cols)`.
+    pub(crate) fn shape(&self) -> (usize, usize) {
+        (self.rows, self.cols)
+    }
+
     /// Columns the kernels see: whole words, so every byte of bits has its 8 values.
     fn width(&self) -> usize {
         self.words * 64

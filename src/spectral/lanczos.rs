@@ -38,6 +38,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::bitmap::{self, BitRows};
+use super::shared_pass::{EndGuard, Meeting};
 use super::spmm::{spmm, spmm_transposed, Scatter};
 use super::{Method, SolveInfo, SvdParams, TopTwo};
 use crate::graph::Csr;
@@ -92,6 +93,8 @@ impl<'a> Products<'a> {
 struct Operator<'a> {
     b: &'a Csr,
     products: &'a Products<'a>,
+    /// Where the plain and weighted solves share passes, when they run side by side.
+    meeting: Option<&'a Meeting<'a>>,
     transposed: bool,
     weighted: bool,
     parallel: bool,
@@ -114,16 +117,18 @@ impl Operator<'_> {
     }
     /// `y = b x` (`x`: `b.n_cols × q`, `y`: `b.n_rows × q`, row-major).
     fn b_times(&self, x: &[f64], q: usize, y: &mut [f64]) {
-        match self.products {
-            Products::Csr => spmm(self.b, self.weighted, x, q, y, self.parallel),
-            Products::Bits(rows) => rows.product(self.weighted, x, q, y, self.parallel),
+        match (self.meeting, self.products) {
+            (Some(meeting), _) => meeting.product(self.weighted, false, x, q, y),
+            (None, Products::Csr) => spmm(self.b, self.weighted, x, q, y, self.parallel),
+            (None, Products::Bits(rows)) => rows.product(self.weighted, x, q, y, self.parallel),
         }
     }
     /// `y = bᵀ x` (`x`: `b.n_rows × q`, `y`: `b.n_cols × q`, row-major).
     fn bt_times(&self, x: &[f64], q: usize, y: &mut [f64], scatter: &mut Scatter) {
-        match self.products {
-            Products::Csr => spmm_transposed(self.b, self.weighted, x, q, y, scatter, self.parallel),
-            Products::Bits(rows) => rows.product_transposed(self.weighted, x, q, y, self.parallel),
+        match (self.meeting, self.products) {
+            (Some(meeting), _) => meeting.product(self.weighted, true, x, q, y),
+            (None, Products::Csr) => spmm_transposed(self.b, self.weighted, x, q, y, scatter, self.parallel),
+            (None, Products::Bits(rows)) => rows.product_transposed(self.weighted, x, q, y, self.parallel),
         }
     }
     /// `y = fwd · x` (`x`: `n × q`, `y`: `m × q`, row-major).
@@ -147,8 +152,37 @@ impl Operator<'_> {
 /// Top two singular values of `b` by the iterative path, with `products` made for `b`. `b` is
 /// known to have a nonzero value.
 pub(crate) fn top_two(b: &Csr, products: &Products, weighted: bool, params: &SvdParams) -> TopTwo {
-    let op = Operator { b, products, transposed: b.n_cols > b.n_rows, weighted, parallel: params.parallel };
+    let op =
+        Operator { b, products, meeting: None, transposed: b.n_cols > b.n_rows, weighted, parallel: params.parallel };
     Solver::new(&op, params).run()
+}
+
+/// [`top_two`] of the pattern and of the values. On bit rows the two solves run side by side
+/// and share their passes over the bits (see [`super::shared_pass`]); the numbers are those
+/// of two separate solves, to the bit.
+pub(crate) fn top_two_both(b: &Csr, products: &Products, params: &SvdParams) -> [TopTwo; 2] {
+    let Products::Bits(rows) = products else {
+        return [false, true].map(|weighted| top_two(b, products, weighted, params));
+    };
+    let meeting = Meeting::new(rows, params.parallel);
+    let solve = |weighted: bool| {
+        let _end = EndGuard { meeting: &meeting, weighted };
+        let op = Operator {
+            b,
+            products,
+            meeting: Some(&meeting),
+            transposed: b.n_cols > b.n_rows,
+            weighted,
+            parallel: params.parallel,
+        };
+        Solver::new(&op, params).run()
+    };
+    std::thread::scope(|scope| {
+        let weighted = scope.spawn(|| solve(true));
+        let plain = solve(false);
+        let weighted = weighted.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        [plain, weighted]
+    })
 }
 
 struct Solver<'a> {
@@ -690,7 +724,14 @@ mod tests {
             .collect();
         let b = Csr::from_triplets(rows, cols, &triplets);
         let transposed = b.transpose();
-        let op = Operator { b: &b, products: &Products::Csr, transposed: true, weighted: false, parallel: false };
+        let op = Operator {
+            b: &b,
+            products: &Products::Csr,
+            meeting: None,
+            transposed: true,
+            weighted: false,
+            parallel: false,
+        };
         let params = SvdParams { max_basis: 24, ..SvdParams::default() };
         let mut solver = Solver::new(&op, &params);
         solver.q = solver.fill_random_block(op.n());
@@ -724,7 +765,7 @@ mod tests {
         assert!(worst < 1e-11 * sigma1, "Bᵀ U − V Hᵀ − V⁺ Sᵀ: {worst}");
     }
     /// The bit-row products give the CSR products' singular values on a layer dense enough to
-    /// choose them, wide and tall, plain and weighted.
+    /// choose them, wide and tall, plain and weighted, alone or side by side.
     #[test]
     fn bit_rows_and_csr_agree() {
         let params = SvdParams { dense_threshold: 0, ..SvdParams::default() };
@@ -744,6 +785,11 @@ mod tests {
             if !matches!(bits, Products::Bits(_)) {
                 eprintln!("no AVX-512 on this CPU: the bit-row products are never chosen here");
                 return;
+            }
+            // Side by side, sharing passes: the numbers of separate solves, to the bit.
+            let both = top_two_both(&b, &bits, &params);
+            for (weighted, shared) in [false, true].into_iter().zip(&both) {
+                assert_eq!(shared, &top_two(&b, &bits, weighted, &params), "weighted {weighted}");
             }
             for weighted in [false, true] {
                 let [a, c] = [&bits, &Products::Csr].map(|products| top_two(&b, products, weighted, &params));

@@ -19,6 +19,7 @@ mod bitmap;
 mod dense;
 mod gram;
 mod lanczos;
+mod shared_pass;
 mod spmm;
 mod symmetric_lanczos;
 
@@ -167,11 +168,13 @@ pub fn top_two_both(b: &Csr, params: &SvdParams) -> [TopTwo; 2] {
         return direct.map(|result| result.expect("checked above"));
     }
     let products = lanczos::Products::for_matrix(b, params);
-    let [pattern, weighted] = direct;
-    [
-        pattern.unwrap_or_else(|| lanczos::top_two(b, &products, false, params)),
-        weighted.unwrap_or_else(|| lanczos::top_two(b, &products, true, params)),
-    ]
+    match direct {
+        [None, None] => lanczos::top_two_both(b, &products, params),
+        [pattern, weighted] => [
+            pattern.unwrap_or_else(|| lanczos::top_two(b, &products, false, params)),
+            weighted.unwrap_or_else(|| lanczos::top_two(b, &products, true, params)),
+        ],
+    }
 }
 
 #[cfg(test)]
