@@ -159,10 +159,13 @@ pub(crate) fn top_two(b: &Csr, products: &Products, weighted: bool, params: &Svd
 
 /// [`top_two`] of the pattern and of the values. On bit rows the two solves run side by side
 /// and share their passes over the bits (see [`super::shared_pass`]); the numbers are those
-/// of two separate solves, to the bit.
+/// of two separate solves, to the bit. Not on a rayon worker: a solve waits for the other at
+/// each product, and workers blocked that way could leave the pool none to run the products
+/// (the layers and nested subgraphs analyzed in parallel run their solves one after the other).
 pub(crate) fn top_two_both(b: &Csr, products: &Products, params: &SvdParams) -> [TopTwo; 2] {
-    let Products::Bits(rows) = products else {
-        return [false, true].map(|weighted| top_two(b, products, weighted, params));
+    let rows = match products {
+        Products::Bits(rows) if rayon::current_thread_index().is_none() => rows,
+        _ => return [false, true].map(|weighted| top_two(b, products, weighted, params)),
     };
     let meeting = Meeting::new(rows, params.parallel);
     let solve = |weighted: bool| {
