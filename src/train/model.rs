@@ -151,6 +151,10 @@ impl Linear {
         for (g, row) in self.grad_b.iter_mut().zip(dy.chunks_exact(batch)) {
             *g = row.iter().sum();
         }
+        if let (Some(_), Weights::Sparse(s)) = (&dx, &mut self.weights) {
+            // The values changed in the last SGD step (or by hand) since the copy was made.
+            s.sync_transposed();
+        }
         if let Some(dx) = dx {
             // Every kernel writes all of `dx`: a reused buffer needs no zero-fill.
             dx.resize(self.inputs * batch, 0.0);
