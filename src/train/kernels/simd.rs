@@ -78,47 +78,37 @@ fn gather<A: MulAdd>(
 
 #[inline(always)]
 fn dot<A: MulAdd>(idx: &[u32], dy_row: &[f32], x: &[f32], batch: usize, out: &mut [f32]) {
+    let full = batch - batch % LANES;
+    let row = |i: u32| &x[i as usize * batch..(i as usize + 1) * batch];
     let mut groups_out = out.chunks_exact_mut(GROUP);
     let mut groups_idx = idx.chunks_exact(GROUP);
     for (o, ids) in (&mut groups_out).zip(&mut groups_idx) {
-        dot_group::<A>(ids, dy_row, x, batch, o);
+        let rows: [&[f32]; GROUP] = std::array::from_fn(|q| row(ids[q]));
+        let mut acc = [[0f32; LANES]; GROUP];
+        let mut b = 0;
+        while b < full {
+            let d: &[f32; LANES] = dy_row[b..b + LANES].try_into().expect("a LANES-long slice");
+            for (a, r) in acc.iter_mut().zip(&rows) {
+                let s: &[f32; LANES] = r[b..b + LANES].try_into().expect("a LANES-long slice");
+                for ((a, &d), &s) in a.iter_mut().zip(d).zip(s) {
+                    *a = A::mul_add(d, s, *a);
+                }
+            }
+            b += LANES;
+        }
+        for ((o, a), r) in o.iter_mut().zip(&acc).zip(&rows) {
+            *o = finish::<A>(a, &dy_row[full..], &r[full..]);
+        }
     }
-    // The last few positions of a row (or of its panel) padded to a whole group by repeating
-    // one of them: a position's sum does not depend on its group, and one accumulator chain
-    // per position ran at a quarter of the grouped speed (FMA latency) on ~4% of positions.
-    let (o, ids) = (groups_out.into_remainder(), groups_idx.remainder());
-    if let Some(&first) = ids.first() {
-        let mut padded = [first; GROUP];
-        padded[..ids.len()].copy_from_slice(ids);
-        let mut sums = [0f32; GROUP];
-        dot_group::<A>(&padded, dy_row, x, batch, &mut sums);
-        o.copy_from_slice(&sums[..ids.len()]);
-    }
-}
-
-/// `out[q] = dy_row · x[ids[q], :]` for the [`GROUP`] positions `ids`. Plain loops, not
-/// `array::from_fn`: that was not inlined into the AVX2 function (3% of the step in a call).
-#[inline(always)]
-fn dot_group<A: MulAdd>(ids: &[u32], dy_row: &[f32], x: &[f32], batch: usize, out: &mut [f32]) {
-    let full = batch - batch % LANES;
-    let mut rows: [&[f32]; GROUP] = [&[]; GROUP];
-    for (r, &i) in rows.iter_mut().zip(ids) {
-        *r = &x[i as usize * batch..(i as usize + 1) * batch];
-    }
-    let mut acc = [[0f32; LANES]; GROUP];
-    let mut b = 0;
-    while b < full {
-        let d: &[f32; LANES] = dy_row[b..b + LANES].try_into().expect("a LANES-long slice");
-        for (a, r) in acc.iter_mut().zip(&rows) {
-            let s: &[f32; LANES] = r[b..b + LANES].try_into().expect("a LANES-long slice");
-            for ((a, &d), &s) in a.iter_mut().zip(d).zip(s) {
+    for (o, &i) in groups_out.into_remainder().iter_mut().zip(groups_idx.remainder()) {
+        let r = row(i);
+        let mut acc = [0f32; LANES];
+        for (d, s) in dy_row[..full].chunks_exact(LANES).zip(r[..full].chunks_exact(LANES)) {
+            for ((a, &d), &s) in acc.iter_mut().zip(d).zip(s) {
                 *a = A::mul_add(d, s, *a);
             }
         }
-        b += LANES;
-    }
-    for ((o, a), r) in out.iter_mut().zip(&acc).zip(&rows) {
-        *o = finish::<A>(a, &dy_row[full..], &r[full..]);
+        *o = finish::<A>(&acc, &dy_row[full..], &r[full..]);
     }
 }
 
