@@ -1,5 +1,10 @@
 //! SGD with momentum, Nesterov and weight decay; cosine learning rate with linear warm-up.
 
+use rayon::prelude::*;
+
+/// Parameters per task of a parallel SGD step.
+const PAR_MIN: usize = 1 << 16;
+
 /// SGD hyper-parameters (weight decay applies to weights, not biases).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sgd {
@@ -11,13 +16,26 @@ pub struct Sgd {
 impl Sgd {
     /// One step on `params` with gradients `grads` and momentum buffers `velocity`:
     /// `v ← μv + g + λw`, then `w ← w − lr·(g + λw + μv)` (Nesterov) or `w ← w − lr·v`.
+    /// Element-wise, so splitting the work over threads cannot change a bit; layers with at
+    /// least [`PAR_MIN`] parameters are split (a 1 M-weight layer's step was 2% of a training step
+    /// on one core).
     pub fn step(&self, lr: f32, params: &mut [f32], grads: &[f32], velocity: &mut [f32], decay: bool) {
         let wd = if decay { self.weight_decay } else { 0.0 };
-        for ((w, &g), v) in params.iter_mut().zip(grads).zip(velocity.iter_mut()) {
-            let g = g + wd * *w;
-            *v = self.momentum * *v + g;
-            *w -= lr * if self.nesterov { g + self.momentum * *v } else { *v };
+        let run = |params: &mut [f32], grads: &[f32], velocity: &mut [f32]| {
+            for ((w, &g), v) in params.iter_mut().zip(grads).zip(velocity.iter_mut()) {
+                let g = g + wd * *w;
+                *v = self.momentum * *v + g;
+                *w -= lr * if self.nesterov { g + self.momentum * *v } else { *v };
+            }
+        };
+        if params.len() < PAR_MIN {
+            return run(params, grads, velocity);
         }
+        params
+            .par_chunks_mut(PAR_MIN)
+            .zip(grads.par_chunks(PAR_MIN))
+            .zip(velocity.par_chunks_mut(PAR_MIN))
+            .for_each(|((w, g), v)| run(w, g, v));
     }
 }
 

@@ -21,6 +21,9 @@ use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
 /// A sparse `[rows, cols]` weight matrix holding only its mask's positions.
+///
+/// The input gradient reads a transposed copy of `values`: after changing `values`, call
+/// [`SparseWeights::sync_transposed`] before [`sparse_input_grad`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct SparseWeights {
     pub rows: usize,
@@ -36,6 +39,10 @@ pub struct SparseWeights {
     t_ptr: Vec<usize>,
     t_row: Vec<u32>,
     t_pos: Vec<u32>,
+    /// `values` in transposed order (`values[t_pos[i]]`), kept between steps: gathering it
+    /// into a fresh 4 MB vector on every input gradient cost an allocation, page faults and
+    /// an unmap each step.
+    t_values: Vec<f32>,
     /// Where each row's entries cross into the next panel of [`PANEL`] columns: row `r`'s
     /// entries in column panel `p` are `seg[r·(pc+1) + p]..seg[r·(pc+1) + p + 1]`, with `pc`
     /// the number of column panels (columns are sorted within a row).
@@ -99,6 +106,7 @@ impl SparseWeights {
             t_ptr: Vec::new(),
             t_row: Vec::new(),
             t_pos: Vec::new(),
+            t_values: Vec::new(),
             seg: Vec::new(),
             t_seg: Vec::new(),
         };
@@ -130,6 +138,18 @@ impl SparseWeights {
         self.t_ptr = t_ptr;
         self.t_row = t_row;
         self.t_pos = t_pos;
+        self.t_values = vec![0.0; self.t_pos.len()];
+        self.sync_transposed();
+    }
+
+    /// Copies `values` into the transposed order the input gradient reads.
+    pub fn sync_transposed(&mut self) {
+        let values = &self.values;
+        self.t_values.par_iter_mut().zip(&self.t_pos).with_min_len(1 << 14).for_each(|(t, &p)| *t = values[p as usize]);
+    }
+
+    fn transposed_in_sync(&self) -> bool {
+        self.t_values.iter().zip(&self.t_pos).all(|(&t, &p)| t.to_bits() == self.values[p as usize].to_bits())
     }
 
     pub fn nnz(&self) -> usize {
@@ -226,11 +246,11 @@ pub fn sparse_input_grad(w: &SparseWeights, dy: &[f32], batch: usize, dx: &mut [
 fn input_grad_with(kernel: GatherFn, w: &SparseWeights, dy: &[f32], batch: usize, dx: &mut [f32]) {
     assert_eq!(dy.len(), w.rows * batch);
     assert_eq!(dx.len(), w.cols * batch);
-    // The weights in transposed order, gathered once: read through `t_pos` inside the kernel
+    // The weights in transposed order, contiguous: read through `t_pos` inside the kernel
     // they were random reads into a multi-MB array per position and batch tile (measured 3×
     // slower than the forward on a 3238² layer).
-    let t_values: Vec<f32> = w.t_pos.par_iter().map(|&p| w.values[p as usize]).collect();
-    gather_panels(kernel, &w.t_seg, &w.t_row, &t_values, dy, w.rows, batch, dx);
+    debug_assert!(w.transposed_in_sync(), "values changed without sync_transposed");
+    gather_panels(kernel, &w.t_seg, &w.t_row, &w.t_values, dy, w.rows, batch, dx);
 }
 
 /// The weight gradient at the mask's positions only: `dw[k] = dy[row(k),:] · x[col(k),:]`,

@@ -141,3 +141,22 @@ fn empty_rows_and_columns_give_zeros() {
     assert_eq!(dense.iter().filter(|&&v| v != 0.0).count(), 1);
     assert_eq!(dense[6], c.weight[6]);
 }
+
+#[test]
+fn a_positions_weight_gradient_does_not_depend_on_its_group() {
+    // The dot kernel computes positions in groups, padding the last group of a row by repeating
+    // a position: each position alone must give the very same bits. 21 positions = two groups
+    // and a padded remainder of 5; batch 133 has a tail past the last full lane block.
+    let c = case(1, 60, 133, 0.35, 5);
+    let w = SparseWeights::from_dense_masked(1, 60, &c.weight, &c.mask);
+    assert!(!w.nnz().is_multiple_of(8) && w.nnz() > 8, "a remainder after full groups ({})", w.nnz());
+    for dot in [simd::dot_portable as DotFn, simd::dot_rows()] {
+        let mut grouped = vec![f32::NAN; w.nnz()];
+        dot(&w.col_idx, &c.dy, &c.x, c.batch, &mut grouped);
+        for (k, &j) in w.col_idx.iter().enumerate() {
+            let mut alone = [f32::NAN];
+            dot(&[j], &c.dy, &c.x, c.batch, &mut alone);
+            assert_eq!(alone[0].to_bits(), grouped[k].to_bits(), "position {k}");
+        }
+    }
+}
