@@ -26,7 +26,7 @@ use faer::linalg::svd::{self, ComputeSvdVectors};
 use faer::{Mat, MatRef, Par};
 
 use super::lanczos::error_bound;
-use super::symmetric_lanczos::{Ritz, SymmetricLanczos};
+use super::symmetric_lanczos::SymmetricLanczos;
 use super::{Method, SolveInfo, SvdParams, TopTwo};
 use crate::graph::Csr;
 
@@ -91,31 +91,29 @@ fn solve(long: &Csr, weighted: bool, gram: &[f64], params: &SvdParams) -> Option
         let ritz = first.ritz(RITZ);
         if first.exhausted() {
             // The whole space: its Ritz pairs are every eigenpair, repeated ones included.
-            return attempt(&ritz.vectors);
+            return attempt(&first.vectors(&ritz));
         }
         let theta = sigmas(&ritz.values);
-        let residual = sigma_residuals(&ritz, &theta);
-        if at_rounding_level(&ritz) || residual[0] <= 0.5 * params.tolerance * theta[0] {
+        let residual = sigma_residuals(&ritz.values, &ritz.residuals, &theta);
+        if at_rounding_level(&ritz.values, &ritz.residuals) || residual[0] <= 0.5 * params.tolerance * theta[0] {
             break ritz;
         }
     };
+    let locked = first.vectors(&top);
+    let locked = &locked.col_as_slice(0)[..s];
     // Then the top two of its orthogonal complement, from a fresh random start: a repeated top
     // eigenvalue shows there again, which a single Krylov sequence cannot see.
-    let locked: Vec<f64> = (0..s).map(|i| top.vectors[(i, 0)]).collect();
-    let mut second = SymmetricLanczos::new(gram, &locked, params.seed ^ 0x5eed);
+    let mut second = SymmetricLanczos::new(gram, locked, params.seed ^ 0x5eed);
     loop {
         run_to_next_check(&mut second);
         let ritz = second.ritz(RITZ - 1);
         let exhausted = second.exhausted();
-        let mut values = vec![top.values[0]];
-        let mut residuals = vec![top.residuals[0]];
-        values.extend(&ritz.values);
-        residuals.extend(&ritz.residuals);
-        let vectors =
-            Mat::from_fn(s, 1 + ritz.vectors.ncols(), |i, j| if j == 0 { locked[i] } else { ritz.vectors[(i, j - 1)] });
-        let merged = Ritz { values, residuals, vectors };
-        if exhausted || predicted(&merged, params) {
-            if let Some(result) = attempt(&merged.vectors) {
+        let values: Vec<f64> = top.values[..1].iter().chain(&ritz.values).copied().collect();
+        let residuals: Vec<f64> = top.residuals[..1].iter().chain(&ritz.residuals).copied().collect();
+        if exhausted || predicted(&values, &residuals, params) {
+            let rest = second.vectors(&ritz);
+            let vectors = Mat::from_fn(s, 1 + rest.ncols(), |i, j| if j == 0 { locked[i] } else { rest[(i, j - 1)] });
+            if let Some(result) = attempt(&vectors) {
                 return Some(result);
             }
             if exhausted {
@@ -142,27 +140,27 @@ fn sigmas(values: &[f64]) -> Vec<f64> {
 
 /// A unit `x` with `‖G x − λ x‖ = ρ` gives, with `B`, the residual `ρ/√λ`: the Ritz step
 /// reproduces `√λ`, and `Bᵀ (B x)/√λ − √λ x = (G x − λ x)/√λ`.
-fn sigma_residuals(ritz: &Ritz, theta: &[f64]) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..ritz.values.len()).collect();
-    order.sort_by(|&a, &b| ritz.values[b].total_cmp(&ritz.values[a]));
-    order.iter().zip(theta).map(|(&i, &t)| if t > 0.0 { ritz.residuals[i] / t } else { f64::INFINITY }).collect()
+fn sigma_residuals(values: &[f64], residuals: &[f64], theta: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
+    order.iter().zip(theta).map(|(&i, &t)| if t > 0.0 { residuals[i] / t } else { f64::INFINITY }).collect()
 }
 
 /// Residuals at rounding level of `λ1` cannot shrink further: only the certificate can tell.
-fn at_rounding_level(ritz: &Ritz) -> bool {
-    let lambda1 = ritz.values.iter().copied().fold(0.0, f64::max);
-    ritz.residuals.iter().all(|&r| r <= 64.0 * f64::EPSILON * lambda1)
+fn at_rounding_level(values: &[f64], residuals: &[f64]) -> bool {
+    let lambda1 = values.iter().copied().fold(0.0, f64::max);
+    residuals.iter().all(|&r| r <= 64.0 * f64::EPSILON * lambda1)
 }
 
 /// Whether the Ritz pairs of the Gram matrix promise a certificate: the bounds of
 /// [`certify`], predicted from Gram residuals before any product with `B`.
-fn predicted(ritz: &Ritz, params: &SvdParams) -> bool {
-    let lambda1 = ritz.values.iter().copied().fold(f64::NAN, f64::max);
-    if lambda1.is_nan() || lambda1 <= 0.0 || at_rounding_level(ritz) {
+fn predicted(values: &[f64], residuals: &[f64], params: &SvdParams) -> bool {
+    let lambda1 = values.iter().copied().fold(f64::NAN, f64::max);
+    if lambda1.is_nan() || lambda1 <= 0.0 || at_rounding_level(values, residuals) {
         return true;
     }
-    let theta = sigmas(&ritz.values);
-    let residual = sigma_residuals(ritz, &theta);
+    let theta = sigmas(values);
+    let residual = sigma_residuals(values, residuals, &theta);
     // Half the tolerance: the certificate measures with real products and may find a little more.
     accepts(&bounds(&theta, &residual, false), &theta, 0.5 * params.tolerance, params.zero_floor)
 }

@@ -33,8 +33,9 @@ pub(crate) struct Ritz {
     /// `‖A x − λ x‖` of each Ritz vector (exact in exact arithmetic: the coupling to the
     /// next basis vector times the vector's last coordinate).
     pub residuals: Vec<f64>,
-    /// The Ritz vectors, `s × values.len()`.
-    pub vectors: Mat<f64>,
+    /// The eigenvectors of the projection, one per value: the Ritz vectors in the basis, which
+    /// [`SymmetricLanczos::vectors`] expands only for a check that passes.
+    coordinates: Vec<Vec<f64>>,
 }
 
 pub(crate) struct SymmetricLanczos<'a> {
@@ -158,7 +159,7 @@ impl<'a> SymmetricLanczos<'a> {
 
     /// The top `count` Ritz pairs on the expanded basis.
     pub(crate) fn ritz(&mut self, count: usize) -> Ritz {
-        let (s, k) = (self.s, self.k);
+        let k = self.k;
         let count = count.min(k);
         let tridiagonal = Tridiagonal { alpha: &self.alpha, beta: &self.beta[..k.saturating_sub(1)] };
         let mut values = Vec::with_capacity(count);
@@ -178,17 +179,23 @@ impl<'a> SymmetricLanczos<'a> {
         }
         self.last_values.clone_from(&values);
         self.last_residuals.clone_from(&residuals);
+        Ritz { values, residuals, coordinates }
+    }
+
+    /// The Ritz vectors of `ritz` (from the last [`Self::ritz`], no step since), `s × count`.
+    pub(crate) fn vectors(&self, ritz: &Ritz) -> Mat<f64> {
+        let (s, k, count) = (self.s, self.k, ritz.coordinates.len());
         let mut vectors = Mat::<f64>::zeros(s, count);
         let basis = &self.q[self.locked * s..(self.locked + k) * s];
         matmul(
             vectors.as_mut(),
             Accum::Replace,
             MatRef::from_column_major_slice(basis, s, k),
-            Mat::<f64>::from_fn(k, count, |j, i| coordinates[i][j]).as_ref(),
+            Mat::<f64>::from_fn(k, count, |j, i| ritz.coordinates[i][j]).as_ref(),
             1.0,
             Par::Seq,
         );
-        Ritz { values, residuals, vectors }
+        vectors
     }
 }
 
@@ -256,9 +263,8 @@ impl Tridiagonal<'_> {
         let (mut lo, mut hi) = ((floor - slack).max(-norm - pivot_min), (ceiling + slack).min(norm + pivot_min));
         // The floor holds in exact arithmetic, the ceiling in practice; when either fails
         // (rounding, or an eigenvalue the last residual did not announce) the bracket widens.
-        if self.inertia(lo, pivot_min).0 > index {
-            lo = -norm - pivot_min;
-        }
+        // Newton from above needs no floor, so it is checked only before a bisection.
+        let mut floor_checked = false;
         let (count, mut log_derivative) = self.inertia(hi, pivot_min);
         if count <= index {
             hi = norm + pivot_min;
@@ -272,17 +278,27 @@ impl Tridiagonal<'_> {
         let mut landing = None;
         for _ in 0..256 {
             let tolerance = 2.0 * f64::EPSILON * (lo.abs().max(hi.abs())) + pivot_min;
-            if hi - lo <= tolerance {
-                break;
-            }
+            let narrow = hi - lo <= tolerance;
             let step = 1.0 / (log_derivative - above.iter().map(|&l| 1.0 / (x - l)).sum::<f64>());
             let newton = x - step;
             // Closed: a step below half an ulp of `x` leaves it where it is.
-            let inside = newton >= lo && newton <= hi;
-            if inside && step.abs() <= tolerance {
+            let inside = !narrow && newton >= lo && newton <= hi;
+            let converged = inside && step.abs() <= tolerance;
+            let descends = inside && above_root && step.abs() <= 0.5 * last_step;
+            if !(converged || descends || floor_checked) {
+                floor_checked = true;
+                if self.inertia(lo, pivot_min).0 > index {
+                    lo = -norm - pivot_min;
+                }
+                continue;
+            }
+            if narrow {
+                break;
+            }
+            if converged {
                 landing = Some(newton);
                 x = if above_root { newton - tolerance } else { newton + tolerance };
-            } else if inside && above_root && step.abs() <= 0.5 * last_step {
+            } else if descends {
                 last_step = step.abs();
                 x = newton;
             } else {
