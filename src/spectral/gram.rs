@@ -197,16 +197,9 @@ fn accepts(bound: &[f64; 2], theta: &[f64], tolerance: f64, zero_floor: f64) -> 
 /// when the residuals of its triplets, measured with real products, certify the tolerance.
 fn certify(long: &Csr, weighted: bool, x: &Mat<f64>, params: &SvdParams) -> Option<TopTwo> {
     let (s, k) = (long.n_cols, x.ncols());
-    let value = |v: f64| if weighted { v } else { 1.0 };
     // W = long · X (long × k); its SVD W = P Θ Aᵀ gives the Ritz triplets (θ, P a, X a):
     // `long (X a_i) = θ_i p_i` by construction, so the whole residual is `longᵀ p_i − θ_i X a_i`.
-    let mut w = Mat::<f64>::zeros(long.n_rows, k);
-    for r in 0..long.n_rows {
-        let (cols, vals) = long.row(r);
-        for j in 0..k {
-            w[(r, j)] = cols.iter().zip(vals).map(|(&c, &v)| value(v) * x[(c as usize, j)]).sum();
-        }
-    }
+    let w = times(long, weighted, x.as_ref());
     let mut theta = Diag::<f64>::zeros(k);
     let mut p = Mat::<f64>::zeros(long.n_rows, k);
     let mut a = Mat::<f64>::zeros(k, k);
@@ -230,15 +223,7 @@ fn certify(long: &Csr, weighted: bool, x: &Mat<f64>, params: &SvdParams) -> Opti
     )
     .ok()?;
     let y = x * &a;
-    let mut back = Mat::<f64>::zeros(s, k);
-    for r in 0..long.n_rows {
-        let (cols, vals) = long.row(r);
-        for (&c, &v) in cols.iter().zip(vals) {
-            for j in 0..k {
-                back[(c as usize, j)] += value(v) * p[(r, j)];
-            }
-        }
-    }
+    let back = transpose_times(long, weighted, p.as_ref());
     let residual: Vec<f64> =
         (0..k).map(|j| (0..s).map(|i| (back[(i, j)] - theta[j] * y[(i, j)]).powi(2)).sum::<f64>().sqrt()).collect();
     let theta: Vec<f64> = (0..k).map(|j| theta[j]).collect();
@@ -260,6 +245,76 @@ fn certify(long: &Csr, weighted: bool, x: &Mat<f64>, params: &SvdParams) -> Opti
             residual: residual[..2.min(k)].iter().fold(0.0f64, |m, &r| m.max(r)) / sigma[0],
         },
     })
+}
+
+/// `long · x` (`long.n_rows × x.ncols()`), three columns of `x` at a time: each entry then reads
+/// three adjacent values and keeps three sums in registers, where a column at a time is a
+/// strided gather per column and a dynamic width keeps the sums in memory.
+fn times(long: &Csr, weighted: bool, x: MatRef<'_, f64>) -> Mat<f64> {
+    let mut out = Mat::<f64>::zeros(long.n_rows, x.ncols());
+    for first in (0..x.ncols()).step_by(3) {
+        match x.ncols() - first {
+            1 => times_block::<1>(long, weighted, x, first, &mut out),
+            2 => times_block::<2>(long, weighted, x, first, &mut out),
+            _ => times_block::<3>(long, weighted, x, first, &mut out),
+        }
+    }
+    out
+}
+
+fn times_block<const K: usize>(long: &Csr, weighted: bool, x: MatRef<'_, f64>, first: usize, out: &mut Mat<f64>) {
+    let rows: Vec<[f64; K]> = (0..x.nrows()).map(|i| std::array::from_fn(|j| x[(i, first + j)])).collect();
+    for r in 0..long.n_rows {
+        let (cols, vals) = long.row(r);
+        let mut sums = [0.0; K];
+        for (&c, &v) in cols.iter().zip(vals) {
+            let v = if weighted { v } else { 1.0 };
+            for (sum, &xv) in sums.iter_mut().zip(&rows[c as usize]) {
+                *sum += v * xv;
+            }
+        }
+        for (j, sum) in sums.into_iter().enumerate() {
+            out[(r, first + j)] = sum;
+        }
+    }
+}
+
+/// `longᵀ · p` (`long.n_cols × p.ncols()`), three columns at a time as in [`times`].
+fn transpose_times(long: &Csr, weighted: bool, p: MatRef<'_, f64>) -> Mat<f64> {
+    let mut out = Mat::<f64>::zeros(long.n_cols, p.ncols());
+    for first in (0..p.ncols()).step_by(3) {
+        match p.ncols() - first {
+            1 => transpose_times_block::<1>(long, weighted, p, first, &mut out),
+            2 => transpose_times_block::<2>(long, weighted, p, first, &mut out),
+            _ => transpose_times_block::<3>(long, weighted, p, first, &mut out),
+        }
+    }
+    out
+}
+
+fn transpose_times_block<const K: usize>(
+    long: &Csr,
+    weighted: bool,
+    p: MatRef<'_, f64>,
+    first: usize,
+    out: &mut Mat<f64>,
+) {
+    let mut sums = vec![[0.0; K]; long.n_cols];
+    for r in 0..long.n_rows {
+        let (cols, vals) = long.row(r);
+        let p_row: [f64; K] = std::array::from_fn(|j| p[(r, first + j)]);
+        for (&c, &v) in cols.iter().zip(vals) {
+            let v = if weighted { v } else { 1.0 };
+            for (sum, &pv) in sums[c as usize].iter_mut().zip(&p_row) {
+                *sum += v * pv;
+            }
+        }
+    }
+    for (i, row) in sums.iter().enumerate() {
+        for (j, &sum) in row.iter().enumerate() {
+            out[(i, first + j)] = sum;
+        }
+    }
 }
 
 /// `longᵀ long` (column-major `s × s`, both triangles, as the dense products want them) from
