@@ -266,4 +266,24 @@ mod tests {
         assert_eq!(m.to_dense(true), vec![1.5, 0.0, 0.0, 2.0]);
         assert_eq!((m.row_degrees(), m.col_degrees()), (vec![1, 1], vec![1, 1]));
     }
+
+    #[test]
+    fn dense_mask_equals_the_triplets_it_keeps() {
+        for (n_rows, n_cols) in [(0, 3), (3, 0), (1, 1), (4, 7), (7, 4)] {
+            for pattern in 0..3u32 {
+                let keep: Vec<bool> =
+                    (0..n_rows * n_cols).map(|i| pattern == 1 || (pattern == 2 && (i * 7) % 3 == 0)).collect();
+                let weight: Vec<f64> = (0..n_rows * n_cols).map(|i| i as f64 - 5.5).collect();
+                let triplets: Vec<(usize, usize, f64)> = (0..n_rows * n_cols)
+                    .filter(|&i| keep[i])
+                    .map(|i| (i / n_cols, i % n_cols, weight[i].abs()))
+                    .collect();
+                assert_eq!(
+                    Csr::from_dense_mask(n_rows, n_cols, &keep, &weight),
+                    Csr::from_triplets(n_rows, n_cols, &triplets),
+                    "{n_rows}x{n_cols}, pattern {pattern}"
+                );
+            }
+        }
+    }
 }
