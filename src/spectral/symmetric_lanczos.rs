@@ -9,9 +9,9 @@
 //! not, the basis grows until it spans the whole space and the projection is exact.
 //!
 //! One vector at a time keeps the projection tridiagonal, so its top eigenpairs cost `O(k)`
-//! each (bisection on Sturm counts, then inverse iteration) instead of a dense
-//! eigendecomposition of the projection at every convergence check, which on a block basis
-//! cost as much as the products. A single Krylov vector only ever sees one direction of a
+//! each (Newton on the determinant guarded by Sturm counts, then inverse iteration) instead
+//! of a dense eigendecomposition of the projection at every convergence check, which on a
+//! block basis cost as much as the products. A single Krylov vector only ever sees one direction of a
 //! repeated top eigenvalue (two identical disconnected copies of a graph have σ2 = σ1): the
 //! caller finds the top vector first, locks it, and runs again on its orthogonal complement
 //! from a fresh random start, where the second copy is the top eigenvalue.
