@@ -1,3 +1,5 @@
+use rayon::prelude::*;
+
 /// A sparse matrix in compressed sparse row form. As a biadjacency: rows are output nodes,
 /// columns input nodes, `values` the edge weights `|W_ij|` (the 0/1 graph is the same
 /// pattern with every value taken as 1).
@@ -19,27 +21,45 @@ impl Csr {
     pub fn from_dense_mask(n_rows: usize, n_cols: usize, keep: &[bool], weight: &[f64]) -> Csr {
         assert_eq!(keep.len(), n_rows * n_cols);
         assert_eq!(weight.len(), n_rows * n_cols);
-        let nnz = keep.iter().filter(|&&k| k).count();
-        let mut row_ptr = Vec::with_capacity(n_rows + 1);
-        // Every position is written and the length advances only where `keep` holds: no branch
-        // per entry, which at a density of 10–50% mispredicts often. One spare slot takes the
-        // write after the last entry.
-        let mut col_idx = vec![0u32; nnz + 1];
-        let mut values = vec![0.0; nnz + 1];
-        let mut len = 0;
-        row_ptr.push(0);
-        for (keep, weight) in keep.chunks_exact(n_cols.max(1)).zip(weight.chunks_exact(n_cols.max(1))) {
-            for (c, (&k, &w)) in keep.iter().zip(weight).enumerate() {
-                col_idx[len] = c as u32;
-                values[len] = w.abs();
-                len += usize::from(k);
-            }
-            row_ptr.push(len);
+        if n_rows == 0 || n_cols == 0 {
+            return Csr { n_rows, n_cols, row_ptr: vec![0; n_rows + 1], col_idx: Vec::new(), values: Vec::new() };
         }
-        // A shape with no columns has no chunks.
-        row_ptr.resize(n_rows + 1, len);
-        col_idx.truncate(nnz);
-        values.truncate(nnz);
+        // Rows in parallel: count, then fill each row's own slice (a 4096 × 11008 layer took
+        // 0.2 s on one thread).
+        let counts: Vec<usize> = keep.par_chunks(n_cols).map(|row| row.iter().filter(|&&k| k).count()).collect();
+        let mut row_ptr = Vec::with_capacity(n_rows + 1);
+        row_ptr.push(0);
+        for count in &counts {
+            row_ptr.push(row_ptr[row_ptr.len() - 1] + count);
+        }
+        let nnz = row_ptr[n_rows];
+        let mut col_idx = vec![0u32; nnz];
+        let mut values = vec![0.0; nnz];
+        let mut rows = Vec::with_capacity(n_rows);
+        let (mut cols_left, mut values_left) = (&mut col_idx[..], &mut values[..]);
+        for &count in &counts {
+            let (cols, rest) = cols_left.split_at_mut(count);
+            cols_left = rest;
+            let (vals, rest) = values_left.split_at_mut(count);
+            values_left = rest;
+            rows.push((cols, vals));
+        }
+        rows.into_par_iter().zip(keep.par_chunks(n_cols).zip(weight.par_chunks(n_cols))).for_each_init(
+            || (vec![0u32; n_cols + 1], vec![0.0; n_cols + 1]),
+            |(scratch_cols, scratch_values), ((cols, vals), (keep, weight))| {
+                // Every position is written and the length advances only where `keep` holds: no
+                // branch per entry, which at a density of 10–50% mispredicts often. The
+                // scratch row has a spare slot for the write after the last entry.
+                let mut len = 0;
+                for (c, (&k, &w)) in keep.iter().zip(weight).enumerate() {
+                    scratch_cols[len] = c as u32;
+                    scratch_values[len] = w.abs();
+                    len += usize::from(k);
+                }
+                cols.copy_from_slice(&scratch_cols[..len]);
+                vals.copy_from_slice(&scratch_values[..len]);
+            },
+        );
         Csr { n_rows, n_cols, row_ptr, col_idx, values }
     }
 
