@@ -68,10 +68,11 @@ pub(crate) enum Products<'a> {
 
 /// Smallest density at which bit rows beat CSR: a bit-row product costs the same at any
 /// density, a CSR one grows with the entries. Measured on a 4096 × 11008 layer (a forward and
-/// a transposed product, block of two, 2 loaded cores): at density 0.15 CSR 10 ms plain and
-/// 22 ms weighted against 12 and 34 ms; at 0.25, 23 and 52 ms against 18 and 43; at 0.5, 42
-/// and 79 ms against 19 and 58.
-const BITS_MIN_DENSITY: f64 = 0.2;
+/// a transposed product of a block of two, 2 cores, load ≈ 1.2), CSR against bit rows, plain
+/// and weighted: at density 0.15, 4.9 / 9.2 ms against 8.9 / 12.6; at 0.25 with f64 values 9.1
+/// / 15.4 against 9.1 / 16.4, with f32 values 9.1 / 15.8 against 6.7 / 10.2; at 0.5, 14.8 /
+/// 27.5 against 8.9 / 25.3 (f64) and 6.8 / 13.6 (f32).
+const BITS_MIN_DENSITY: f64 = 0.25;
 
 impl<'a> Products<'a> {
     /// Bit rows when the CPU has the kernels, the blocks are at most two vectors wide and the
@@ -280,7 +281,8 @@ impl<'a> Solver<'a> {
             block_m: vec![0.0; m * p.max(2)],
             block_m2: vec![0.0; m * p.max(2)],
             column: vec![0.0; m.max(n)],
-            scatter: Scatter::new(op.b, p.max(2)),
+            // Bit rows need no scatter buffers.
+            scatter: Scatter::new(op.b, if matches!(op.products, Products::Csr) { p.max(2) } else { 0 }),
             coeffs: vec![0.0; cap],
             pass_coeffs: vec![0.0; cap],
             restart_basis: vec![0.0; m.max(n) * kmax],

@@ -11,7 +11,7 @@
 //!   most [`SvdParams::svd_threshold`] (and it is not huge: [`SvdParams::dense_max_entries`]);
 //! - [`Method::Lanczos`]: block Golub–Kahan–Lanczos with thick restarts and full
 //!   reorthogonalization on sparse products with `B` and `Bᵀ` (parallel over rows, no
-//!   transpose built; CSR, or one bit per cell on layers at density ≥ 0.2 where the CPU has
+//!   transpose built; CSR, or one bit per cell on layers at density ≥ 0.25 where the CPU has
 //!   AVX-512), which finds repeated top singular values and stops on a residual bound,
 //!   checked with real products.
 
