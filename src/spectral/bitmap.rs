@@ -7,8 +7,8 @@
 //! AVX-512: a byte of bits is a mask register, the pattern product is a masked add of the
 //! vector's values, and the weighted one expands the row's next values into the set lanes.
 //! Products with `Bᵀ` scatter each row into a buffer that stays in L2; a stored transpose
-//! gathered slightly faster (21 against 28 ms per weighted product on that layer) but cost
-//! 0.5 s and the values' memory again to build. Without AVX-512 the CSR products are used
+//! gathered faster (21 against 28 ms per weighted product on that layer, at load ≈ 5) but
+//! cost 0.5 s and the values' memory again to build. Without AVX-512 the CSR products are used
 //! (one bit at a time is slower than a column index).
 
 use std::borrow::Cow;
@@ -303,6 +303,22 @@ mod avx512 {
         }
     }
 
+    /// Calls `f(k, column, parity)` for each byte `k` of bits in a nonzero word, in order:
+    /// `column` is the byte's first column, `parity` alternates from byte to byte (so a kernel
+    /// can alternate accumulators). Inlined into each kernel, whose AVX-512 the closure
+    /// inherits.
+    #[inline(always)]
+    fn for_each_byte(bits: &[u64], mut f: impl FnMut(u8, usize, usize)) {
+        for (w, &word) in bits.iter().enumerate() {
+            if word == 0 {
+                continue;
+            }
+            for byte in 0..8 {
+                f((word >> (8 * byte)) as u8, w * 64 + byte * 8, byte & 1);
+            }
+        }
+    }
+
     /// Calls `$kernel::<V, QP, QW>` for `qp` pattern and `out.len() − qp` weighted vectors.
     macro_rules! by_block_widths {
         ($kernel:ident, $qp:expr, $q:expr, ($($arg:expr),*)) => {
@@ -340,29 +356,21 @@ mod avx512 {
         let mut next = 0usize;
         let width = x.len() / (QP + QW);
         let (len, values, x) = (values.len(), values.as_ptr(), x.as_ptr());
-        for (w, &word) in bits.iter().enumerate() {
-            if word == 0 {
-                continue;
-            }
-            for byte in 0..8 {
-                let k = (word >> (8 * byte)) as u8;
-                let column = w * 64 + byte * 8;
-                let a = byte & 1;
-                // SAFETY (caller): each vector of `x` holds 8 values for every byte of `bits`,
-                // and `values` one per set bit, read in order.
-                unsafe {
-                    for (j, acc) in acc.iter_mut().enumerate().take(QP) {
-                        acc[a] = _mm512_mask_add_pd(acc[a], k, acc[a], _mm512_loadu_pd(x.add(j * width + column)));
-                    }
-                    if QW > 0 {
-                        let v = expanded(k, values, len, &mut next);
-                        for (j, acc) in acc.iter_mut().enumerate().skip(QP).take(QW) {
-                            acc[a] = _mm512_fmadd_pd(v, _mm512_loadu_pd(x.add(j * width + column)), acc[a]);
-                        }
+        for_each_byte(bits, |k, column, a| {
+            // SAFETY (caller): each vector of `x` holds 8 values for every byte of `bits`, and
+            // `values` one per set bit, read in order.
+            unsafe {
+                for (j, acc) in acc.iter_mut().enumerate().take(QP) {
+                    acc[a] = _mm512_mask_add_pd(acc[a], k, acc[a], _mm512_loadu_pd(x.add(j * width + column)));
+                }
+                if QW > 0 {
+                    let v = expanded(k, values, len, &mut next);
+                    for (j, acc) in acc.iter_mut().enumerate().skip(QP).take(QW) {
+                        acc[a] = _mm512_fmadd_pd(v, _mm512_loadu_pd(x.add(j * width + column)), acc[a]);
                     }
                 }
             }
-        }
+        });
         for (o, acc) in out.iter_mut().zip(&acc) {
             let mut lanes = [0.0f64; 8];
             // SAFETY: `lanes` holds 8 values.
@@ -390,30 +398,23 @@ mod avx512 {
         let width = out.len() / (QP + QW);
         let (len, values, out) = (values.len(), values.as_ptr(), out.as_mut_ptr());
         let xs: [__m512d; 4] = std::array::from_fn(|j| _mm512_set1_pd(x_row.get(j).copied().unwrap_or(0.0)));
-        for (w, &word) in bits.iter().enumerate() {
-            if word == 0 {
-                continue;
-            }
-            for byte in 0..8 {
-                let k = (word >> (8 * byte)) as u8;
-                let column = w * 64 + byte * 8;
-                // SAFETY (caller): each vector of `out` holds 8 values for every byte of `bits`,
-                // and `values` one per set bit, read in order.
-                unsafe {
-                    for (j, &x) in xs.iter().enumerate().take(QP) {
+        for_each_byte(bits, |k, column, _| {
+            // SAFETY (caller): each vector of `out` holds 8 values for every byte of `bits`, and
+            // `values` one per set bit, read in order.
+            unsafe {
+                for (j, &x) in xs.iter().enumerate().take(QP) {
+                    let p = out.add(j * width + column);
+                    _mm512_storeu_pd(p, _mm512_mask_add_pd(_mm512_loadu_pd(p), k, _mm512_loadu_pd(p), x));
+                }
+                if QW > 0 {
+                    let v = expanded(k, values, len, &mut next);
+                    for (j, &x) in xs.iter().enumerate().skip(QP).take(QW) {
                         let p = out.add(j * width + column);
-                        _mm512_storeu_pd(p, _mm512_mask_add_pd(_mm512_loadu_pd(p), k, _mm512_loadu_pd(p), x));
-                    }
-                    if QW > 0 {
-                        let v = expanded(k, values, len, &mut next);
-                        for (j, &x) in xs.iter().enumerate().skip(QP).take(QW) {
-                            let p = out.add(j * width + column);
-                            _mm512_storeu_pd(p, _mm512_fmadd_pd(v, x, _mm512_loadu_pd(p)));
-                        }
+                        _mm512_storeu_pd(p, _mm512_fmadd_pd(v, x, _mm512_loadu_pd(p)));
                     }
                 }
             }
-        }
+        });
     }
 }
 
