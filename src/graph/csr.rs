@@ -179,7 +179,16 @@ impl Csr {
     /// one pass over the matrix however many groups (a layer of 10⁴ inputs has hundreds of
     /// degree classes, and a pass per class would cost hundreds of passes). Every column of a
     /// group must have an entry, so only empty rows are dropped.
+    ///
+    /// Rows are counted and copied in parallel, in chunks: each group's entries are laid out
+    /// from the counts first, so every chunk writes its own slice of each group (an LLM layer's
+    /// 22.5 M entries into 156 groups took 255 ms on one thread).
     pub fn column_groups(&self, groups: &[Vec<usize>]) -> Vec<Csr> {
+        const ROWS_PER_CHUNK: usize = 256;
+        let (n_rows, n_groups) = (self.n_rows, groups.len());
+        if n_groups == 0 {
+            return Vec::new();
+        }
         let mut group_of = vec![u32::MAX; self.n_cols];
         let mut new_index = vec![0u32; self.n_cols];
         for (g, columns) in groups.iter().enumerate() {
@@ -188,45 +197,75 @@ impl Csr {
                 new_index[c] = i as u32;
             }
         }
-        // Entries per group and row, then each group's CSR filled in row order, so columns
-        // stay ascending within a row as long as each group lists its columns ascending.
-        let mut parts: Vec<Csr> = groups
-            .iter()
-            .map(|columns| Csr {
-                n_rows: self.n_rows,
-                n_cols: columns.len(),
-                row_ptr: vec![0; self.n_rows + 1],
-                col_idx: Vec::new(),
-                values: Vec::new(),
+        // `counts[r * n_groups + g]`: the entries of group `g` in row `r`.
+        let mut counts = vec![0u32; n_rows * n_groups];
+        counts.par_chunks_mut(n_groups).enumerate().for_each(|(r, row_counts)| {
+            for &c in self.row(r).0 {
+                if let Some(count) = row_counts.get_mut(group_of[c as usize] as usize) {
+                    *count += 1;
+                }
+            }
+        });
+        let row_ptrs: Vec<Vec<usize>> = (0..n_groups)
+            .into_par_iter()
+            .map(|g| {
+                let mut row_ptr = Vec::with_capacity(n_rows + 1);
+                row_ptr.push(0);
+                let mut sum = 0;
+                for r in 0..n_rows {
+                    sum += counts[r * n_groups + g] as usize;
+                    row_ptr.push(sum);
+                }
+                row_ptr
             })
             .collect();
-        for r in 0..self.n_rows {
-            for &c in self.row(r).0 {
-                let g = group_of[c as usize];
-                if g != u32::MAX {
-                    parts[g as usize].row_ptr[r + 1] += 1;
+        let mut col_idx: Vec<Vec<u32>> = row_ptrs.iter().map(|row_ptr| vec![0; row_ptr[n_rows]]).collect();
+        let mut values: Vec<Vec<f64>> = row_ptrs.iter().map(|row_ptr| vec![0.0; row_ptr[n_rows]]).collect();
+        // Each chunk's slice of every group's entries. Rows are in order within a chunk, and
+        // columns ascending within a row, so each group's rows keep ascending columns as long as
+        // the group lists its columns ascending.
+        let chunks: Vec<std::ops::Range<usize>> =
+            (0..n_rows).step_by(ROWS_PER_CHUNK).map(|first| first..(first + ROWS_PER_CHUNK).min(n_rows)).collect();
+        let mut pieces: Vec<Vec<(&mut [u32], &mut [f64])>> =
+            chunks.iter().map(|_| Vec::with_capacity(n_groups)).collect();
+        for ((cols, vals), row_ptr) in col_idx.iter_mut().zip(values.iter_mut()).zip(&row_ptrs) {
+            let (mut cols, mut vals) = (cols.as_mut_slice(), vals.as_mut_slice());
+            for (chunk, rows) in pieces.iter_mut().zip(&chunks) {
+                let n = row_ptr[rows.end] - row_ptr[rows.start];
+                let (chunk_cols, rest_cols) = std::mem::take(&mut cols).split_at_mut(n);
+                let (chunk_vals, rest_vals) = std::mem::take(&mut vals).split_at_mut(n);
+                chunk.push((chunk_cols, chunk_vals));
+                (cols, vals) = (rest_cols, rest_vals);
+            }
+        }
+        pieces.into_par_iter().zip(&chunks).for_each(|(mut pieces, rows)| {
+            let mut next = vec![0usize; n_groups];
+            for r in rows.clone() {
+                let (cols, vals) = self.row(r);
+                for (&c, &v) in cols.iter().zip(vals) {
+                    let g = group_of[c as usize] as usize;
+                    if let Some((group_cols, group_vals)) = pieces.get_mut(g) {
+                        group_cols[next[g]] = new_index[c as usize];
+                        group_vals[next[g]] = v;
+                        next[g] += 1;
+                    }
                 }
             }
-        }
-        for part in &mut parts {
-            for r in 0..self.n_rows {
-                part.row_ptr[r + 1] += part.row_ptr[r];
-            }
-            part.col_idx.reserve_exact(part.row_ptr[self.n_rows]);
-            part.values.reserve_exact(part.row_ptr[self.n_rows]);
-        }
-        for r in 0..self.n_rows {
-            let (cols, vals) = self.row(r);
-            for (&c, &v) in cols.iter().zip(vals) {
-                let g = group_of[c as usize];
-                if g != u32::MAX {
-                    let part = &mut parts[g as usize];
-                    part.col_idx.push(new_index[c as usize]);
-                    part.values.push(v);
-                }
-            }
-        }
-        parts.into_iter().map(Csr::without_empty_rows).collect()
+        });
+        let parts: Vec<Csr> = row_ptrs
+            .into_iter()
+            .zip(col_idx)
+            .zip(values)
+            .zip(groups)
+            .map(|(((row_ptr, col_idx), values), columns)| Csr {
+                n_rows,
+                n_cols: columns.len(),
+                row_ptr,
+                col_idx,
+                values,
+            })
+            .collect();
+        parts.into_par_iter().map(Csr::without_empty_rows).collect()
     }
 
     /// The dense row-major matrix (tests and the small exact path only).
@@ -278,6 +317,23 @@ mod tests {
             assert_eq!(part, &m.select_columns(group).without_isolated().0, "group {group:?}");
         }
         assert_eq!((parts[1].n_rows, parts[1].n_cols), (1, 1));
+    }
+
+    /// Several row chunks (600 rows), rows empty in some groups, columns in no group.
+    #[test]
+    fn column_groups_span_row_chunks() {
+        let triplets: Vec<_> = (0..600)
+            .flat_map(|r| (0..40).map(move |c| (r, c)))
+            .filter(|&(r, c)| (r * 7 + c * 13) % 5 < 2 && !(r % 50 == 3 && c < 20))
+            .map(|(r, c)| (r, c, (r * 40 + c) as f64 + 0.5))
+            .collect();
+        let m = Csr::from_triplets(600, 40, &triplets);
+        let groups: Vec<Vec<usize>> = vec![(0..20).step_by(3).collect(), (20..40).collect(), vec![1, 2, 4]];
+        let parts = m.column_groups(&groups);
+        assert_eq!(parts.len(), groups.len());
+        for (part, group) in parts.iter().zip(&groups) {
+            assert_eq!(part, &m.select_columns(group).without_isolated().0, "group {group:?}");
+        }
     }
 
     #[test]
