@@ -74,7 +74,6 @@ pub fn layer_metrics(layer: &Layer, params: &MetricParams) -> LayerMetrics {
         let right = (e - (g.d_in / dim_out as f64) * n_in * n_out).abs();
         (left - right) / (dim_in * dim_out) as f64
     });
-    m.components = Some(connected_components(&graph.b));
     m.d_in = Some(g.d_in);
     m.d_out = Some(g.d_out);
     m.d_avg = Some(g.d_avg);
@@ -94,9 +93,13 @@ pub fn layer_metrics(layer: &Layer, params: &MetricParams) -> LayerMetrics {
     m.weighted_gap = (g.gated || !convention.gates_everything()).then_some(g.weighted_gap);
     m.expansion = Some(g.expansion);
     m.random_coef = random_coef;
-    if params.nested {
-        m.nested = nested_metrics(&graph.b, params);
-    }
+    // The component count is one thread's walk; it runs beside the nested subgraphs' solves.
+    let (components, nested) = rayon::join(
+        || connected_components(&graph.b),
+        || if params.nested { nested_metrics(&graph.b, params) } else { NestedMetrics::default() },
+    );
+    m.components = Some(components);
+    m.nested = nested;
     let terms = [m.ramanujan_gap, m.weighted_gap, m.nested.ramanujan_gap_imdb, m.nested.weighted_gap_imsg];
     let present: Vec<f64> = terms.into_iter().flatten().collect();
     m.full_spectrum_l2 = (!present.is_empty()).then(|| present.iter().map(|t| t * t).sum::<f64>().sqrt());
