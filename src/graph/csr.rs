@@ -98,11 +98,27 @@ impl Csr {
     }
 
     pub fn col_degrees(&self) -> Vec<usize> {
-        let mut degrees = vec![0usize; self.n_cols];
-        for &c in &self.col_idx {
-            degrees[c as usize] += 1;
+        // Chunks of entries counted in parallel (22.5 M entries took 15 ms on one thread); the
+        // counts are integers, so the sum is the same in any order.
+        const ENTRIES_PER_TASK: usize = 1 << 20;
+        let count = |entries: &[u32]| {
+            let mut degrees = vec![0usize; self.n_cols];
+            for &c in entries {
+                degrees[c as usize] += 1;
+            }
+            degrees
+        };
+        if self.col_idx.len() <= ENTRIES_PER_TASK {
+            return count(&self.col_idx);
         }
-        degrees
+        self.col_idx
+            .par_chunks(ENTRIES_PER_TASK)
+            .map(count)
+            .reduce_with(|mut sum, part| {
+                sum.iter_mut().zip(part).for_each(|(s, p)| *s += p);
+                sum
+            })
+            .unwrap_or_else(|| vec![0; self.n_cols])
     }
 
     /// The transpose, as a CSR matrix of its own (rows ↔ columns).

@@ -41,8 +41,8 @@ enum Values<'a> {
 
 impl Values<'_> {
     fn of(values: Cow<'_, [f64]>) -> Values<'_> {
-        if values.iter().all(|&v| (v as f32) as f64 == v) {
-            Values::F32(values.iter().map(|&v| v as f32).collect())
+        if values.par_iter().all(|&v| (v as f32) as f64 == v) {
+            Values::F32(values.par_iter().map(|&v| v as f32).collect())
         } else {
             Values::F64(values)
         }
