@@ -398,19 +398,25 @@ mod avx512 {
         };
     }
 
+    /// Calls `$kernel` for a group of `$full` rows (read unchecked) or a single row (checked),
+    /// with `qp` pattern and `q − qp` weighted vectors.
+    macro_rules! by_group {
+        ($kernel:ident, $full:expr, $rows:expr, $qp:expr, $q:expr, ($($arg:expr),*)) => {
+            if $rows == $full {
+                by_block_widths!($kernel, { $full }, false, $qp, $q, ($($arg),*))
+            } else {
+                by_block_widths!($kernel, 1, true, $qp, $q, ($($arg),*))
+            }
+        };
+    }
+
     /// The sums of a group of rows into `out` (`q` per row: `qp` pattern vectors then the
     /// weighted ones); `x` holds the vectors one after the other. A group of
     /// [`super::ROW_GROUP`] rows is read unchecked, a single row checked.
     #[target_feature(enable = "avx512f,popcnt")]
     pub(super) unsafe fn rows<V: Load>(group: Group<V>, x: &[f64], qp: usize, out: &mut [f64]) {
-        let q = out.len() / group.starts.len();
-        unsafe {
-            if group.starts.len() == super::ROW_GROUP {
-                by_block_widths!(rows_of, { super::ROW_GROUP }, false, qp, q, (group, x, out))
-            } else {
-                by_block_widths!(rows_of, 1, true, qp, q, (group, x, out))
-            }
-        }
+        let (rows, q) = (group.starts.len(), out.len() / group.starts.len());
+        unsafe { by_group!(rows_of, super::ROW_GROUP, rows, qp, q, (group, x, out)) }
     }
 
     /// Two accumulators per row and vector alternate by byte so consecutive adds do not wait
@@ -466,14 +472,8 @@ mod avx512 {
     /// a single row checked.
     #[target_feature(enable = "avx512f,popcnt")]
     pub(super) unsafe fn scatter_rows<V: Load>(group: Group<V>, x_rows: &[f64], qp: usize, out: &mut [f64]) {
-        let q = x_rows.len() / group.starts.len();
-        unsafe {
-            if group.starts.len() == super::SCATTER_GROUP {
-                by_block_widths!(scatter_rows_of, { super::SCATTER_GROUP }, false, qp, q, (group, x_rows, out))
-            } else {
-                by_block_widths!(scatter_rows_of, 1, true, qp, q, (group, x_rows, out))
-            }
-        }
+        let (rows, q) = (group.starts.len(), x_rows.len() / group.starts.len());
+        unsafe { by_group!(scatter_rows_of, super::SCATTER_GROUP, rows, qp, q, (group, x_rows, out)) }
     }
 
     /// Each value of `out` is loaded once per group and receives the group's rows in order,
