@@ -478,7 +478,7 @@ mod avx512 {
 
     /// Each value of `out` is loaded once per group and receives the group's rows in order,
     /// so its sum runs in the same order as one row at a time.
-    // Indices across rows and vectors (`acc[i][j]`) read better than zipped iterators here.
+    // Indices across rows and vectors (`xs[i][j]`) read better than zipped iterators here.
     #[allow(clippy::needless_range_loop)]
     #[target_feature(enable = "avx512f,popcnt")]
     unsafe fn scatter_rows_of<V: Load, const R: usize, const CHECKED: bool, const QP: usize, const QW: usize>(
