@@ -435,9 +435,9 @@ fn weighted_gram_lower_dense(long: &Csr) -> Vec<f64> {
 }
 
 /// Whether a matrix is dense enough for the bit-column route: the pattern's Gram matrix counted
-/// on columns stored as bits, the values' one as a dense product (the denser side of the same
-/// trade-off: a dense product beats a scattered update per pair of entries well before bit
-/// counting beats the pairs). A pair of columns then costs `n_rows / 64` AND-and-popcounts plus a few instructions of its own, against about
+/// on columns stored as bits, the values' one as a dense product (one threshold for both, set
+/// by the bits' cost; the dense product was measured only where it is now taken). A pair of
+/// columns then costs `n_rows / 64` AND-and-popcounts plus a few instructions of its own, against about
 /// `density²·n_rows` scattered adds when counting entry pair by entry pair: the bits win on the
 /// nested subgraphs of a layer at density 0.5 (half their Gram time was counting) and lose on
 /// those of a 64-row convolution at density 0.1 (measured on ResNet-18). The counts are
