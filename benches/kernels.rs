@@ -1,7 +1,13 @@
 //! Bench 1: one linear layer 1024×1024, batch 128, forward + input gradient + weight gradient,
 //! sparse kernels at several sparsities against the dense (faer GEMM) path at the same shape.
+//!
+//! `roofline_one_thread`: multiply-adds per second on one thread of faer's dense GEMM, of our
+//! sparse forward on bench 2's widened layer, and of the loop every unstructured sparse kernel
+//! is made of (for each stored weight: load its index and value, load that row of the operand,
+//! one fused multiply-add), with the operand in L1 and in L2. It measures how close a sparse
+//! step can come to a dense one of the same FLOPs on this machine.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use maskspec::train::kernels::{self, SparseWeights};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -80,5 +86,71 @@ fn bench(c: &mut Criterion) {
     wide.finish();
 }
 
-criterion_group!(benches, bench);
+fn roofline(c: &mut Criterion) {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a one-thread pool");
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let mut group = c.benchmark_group("roofline_one_thread");
+    group.sample_size(20).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
+
+    let weight: Vec<f32> = (0..N * N).map(|_| rng.random_range(-0.05f32..0.05)).collect();
+    let x: Vec<f32> = (0..N * BATCH).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let mut y = vec![0f32; N * BATCH];
+    group.throughput(Throughput::Elements((N * N * BATCH) as u64));
+    group.bench_function("dense_gemm_1024x1024_b128", |b| {
+        b.iter(|| kernels::dense_forward(&weight, N, N, &x, BATCH, black_box(&mut y), 1))
+    });
+
+    const WIDE: usize = 3238;
+    let weight: Vec<f32> = (0..WIDE * WIDE).map(|_| rng.random_range(-0.05f32..0.05)).collect();
+    let mask: Vec<bool> = (0..WIDE * WIDE).map(|_| rng.random_bool(0.1)).collect();
+    let w = SparseWeights::from_dense_masked(WIDE, WIDE, &weight, &mask);
+    let x: Vec<f32> = (0..WIDE * BATCH).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let mut y = vec![0f32; WIDE * BATCH];
+    group.throughput(Throughput::Elements((w.nnz() * BATCH) as u64));
+    group.bench_function("sparse_forward_3238x3238_s0.9_b128", |b| {
+        b.iter(|| pool.install(|| kernels::sparse_forward(&w, &x, BATCH, black_box(&mut y))))
+    });
+
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // 2²⁰ stored weights in one row, each times a random row of 16 f32 (one cache line).
+        let weights = 1 << 20;
+        let values: Vec<f32> = (0..weights).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+        for (name, rows) in [("gather_fma_operand_in_l1_16KB", 256), ("gather_fma_operand_in_l2_202KB", WIDE)] {
+            let index: Vec<u32> = (0..weights).map(|_| rng.random_range(0..rows as u32)).collect();
+            let operand: Vec<f32> = (0..rows * 16).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+            assert!(index.iter().all(|&i| (i as usize) < rows));
+            group.throughput(Throughput::Elements((weights * 16) as u64));
+            // SAFETY: AVX-512F detected above; every index is below `rows`.
+            group.bench_function(name, |b| b.iter(|| unsafe { gather_fma(&index, &values, &operand) }));
+        }
+    }
+    group.finish();
+}
+
+/// `Σ values[k] · operand[index[k], 0..16]` with four accumulators (one multiply-add's latency):
+/// per stored weight one index load, one broadcast load and one fused multiply-add of a
+/// 16-lane operand row read from memory. Every index must be below `operand.len() / 16`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn gather_fma(index: &[u32], values: &[f32], operand: &[f32]) -> [f32; 16] {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm512_setzero_ps(); 4];
+    for (index, values) in index.chunks_exact(4).zip(values.chunks_exact(4)) {
+        for q in 0..4 {
+            // SAFETY (caller): the row's 16 values are within `operand`. No bounds check in the
+            // loop, as in the kernels, whose indices are checked when a layer is built.
+            let row = unsafe { _mm512_loadu_ps(operand.as_ptr().add(index[q] as usize * 16)) };
+            acc[q] = _mm512_fmadd_ps(_mm512_set1_ps(values[q]), row, acc[q]);
+        }
+    }
+    let mut sums = [0f32; 16];
+    // SAFETY: `sums` holds 16 values.
+    unsafe {
+        _mm512_storeu_ps(sums.as_mut_ptr(), _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])))
+    };
+    sums
+}
+
+criterion_group!(benches, bench, roofline);
 criterion_main!(benches);
