@@ -44,10 +44,6 @@ pub struct LayerMetrics {
     pub full_spectrum_l2: Option<f64>,
 }
 
-/// Edges from which the component count runs on a thread of its own beside the solves: below,
-/// the walk is too short to pay for a thread.
-const SIDE_THREAD_EDGES: usize = 1 << 20;
-
 /// All metrics of one layer.
 pub fn layer_metrics(layer: &Layer, params: &MetricParams) -> LayerMetrics {
     let graph = BipartiteGraph::from_layer(layer);
@@ -70,19 +66,7 @@ pub fn layer_metrics(layer: &Layer, params: &MetricParams) -> LayerMetrics {
         return m;
     }
     let convention = params.convention;
-    // The component count is one thread's walk. Off the rayon pool the two solves of a large
-    // layer run on threads of their own and leave a core idle between their products, so the
-    // walk runs on a thread of its own beside them (LLM layer: 1.99/2.07 → 1.94/2.03 s, side
-    // by side); elsewhere it joins the nested subgraphs.
-    let (g, components) = if rayon::current_thread_index().is_none() && graph.edges() >= SIDE_THREAD_EDGES {
-        std::thread::scope(|scope| {
-            let components = scope.spawn(|| connected_components(&graph.b));
-            let g = graph_metrics(&graph.b, &params.svd, convention, true);
-            (g, Some(components.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))))
-        })
-    } else {
-        (graph_metrics(&graph.b, &params.svd, convention, true), None)
-    };
+    let g = graph_metrics(&graph.b, &params.svd, convention, true);
     let (n_in, n_out, e) = (g.n_in as f64, g.n_out as f64, g.edges as f64);
     // ICLR 2023's random coefficient with E (not that code's 2E), on the full layer only.
     let random_coef = g.gated.then(|| {
@@ -109,8 +93,9 @@ pub fn layer_metrics(layer: &Layer, params: &MetricParams) -> LayerMetrics {
     m.weighted_gap = (g.gated || !convention.gates_everything()).then_some(g.weighted_gap);
     m.expansion = Some(g.expansion);
     m.random_coef = random_coef;
+    // The component count is one thread's walk; it runs beside the nested subgraphs' solves.
     let (components, nested) = rayon::join(
-        || components.unwrap_or_else(|| connected_components(&graph.b)),
+        || connected_components(&graph.b),
         || if params.nested { nested_metrics(&graph.b, params) } else { NestedMetrics::default() },
     );
     m.components = Some(components);
