@@ -17,6 +17,19 @@ use std::time::Duration;
 const N: usize = 1024;
 const BATCH: usize = 128;
 
+/// The middle layer of bench 2's Sparse Wide MLP (1024 widened by √10 = 3238, density 0.1):
+/// its activations (1.6 MB) no longer fit in L2, unlike the 1024² layer's.
+const WIDE: usize = 3238;
+
+/// A random [`WIDE`]² layer at density 0.1 and its `[WIDE, BATCH]` input.
+fn wide_layer(rng: &mut ChaCha8Rng) -> (SparseWeights, Vec<f32>) {
+    let weight: Vec<f32> = (0..WIDE * WIDE).map(|_| rng.random_range(-0.05f32..0.05)).collect();
+    let mask: Vec<bool> = (0..WIDE * WIDE).map(|_| rng.random_bool(0.1)).collect();
+    let w = SparseWeights::from_dense_masked(WIDE, WIDE, &weight, &mask);
+    let x: Vec<f32> = (0..WIDE * BATCH).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    (w, x)
+}
+
 fn bench(c: &mut Criterion) {
     let threads = rayon::current_num_threads();
     let mut rng = ChaCha8Rng::seed_from_u64(0);
@@ -67,15 +80,9 @@ fn bench(c: &mut Criterion) {
     });
     parts.finish();
 
-    // The middle layer of bench 2's Sparse Wide MLP (1024 widened by √10 = 3238, density 0.1):
-    // its activations (1.6 MB) no longer fit in L2, unlike the 1024² layer's.
-    const WIDE: usize = 3238;
     let mut wide = c.benchmark_group("linear_3238x3238_b128_s0.9_parts");
     wide.sample_size(20).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
-    let weight: Vec<f32> = (0..WIDE * WIDE).map(|_| rng.random_range(-0.05f32..0.05)).collect();
-    let mask: Vec<bool> = (0..WIDE * WIDE).map(|_| rng.random_bool(0.1)).collect();
-    let w = SparseWeights::from_dense_masked(WIDE, WIDE, &weight, &mask);
-    let x: Vec<f32> = (0..WIDE * BATCH).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let (w, x) = wide_layer(&mut rng);
     let dy: Vec<f32> = (0..WIDE * BATCH).map(|_| rng.random_range(-1.0f32..1.0)).collect();
     let (mut y, mut dx, mut dw) = (vec![0f32; WIDE * BATCH], vec![0f32; WIDE * BATCH], vec![0f32; w.nnz()]);
     wide.bench_function("forward", |b| b.iter(|| kernels::sparse_forward(&w, &x, BATCH, black_box(&mut y))));
@@ -100,11 +107,7 @@ fn roofline(c: &mut Criterion) {
         b.iter(|| kernels::dense_forward(&weight, N, N, &x, BATCH, black_box(&mut y), 1))
     });
 
-    const WIDE: usize = 3238;
-    let weight: Vec<f32> = (0..WIDE * WIDE).map(|_| rng.random_range(-0.05f32..0.05)).collect();
-    let mask: Vec<bool> = (0..WIDE * WIDE).map(|_| rng.random_bool(0.1)).collect();
-    let w = SparseWeights::from_dense_masked(WIDE, WIDE, &weight, &mask);
-    let x: Vec<f32> = (0..WIDE * BATCH).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let (w, x) = wide_layer(&mut rng);
     let mut y = vec![0f32; WIDE * BATCH];
     group.throughput(Throughput::Elements((w.nnz() * BATCH) as u64));
     group.bench_function("sparse_forward_3238x3238_s0.9_b128", |b| {
