@@ -53,8 +53,6 @@ pub(super) const EXHAUSTED: f64 = 1e-8;
 /// (the Daniel–Gragg–Kaufman–Stewart criterion); more passes than this mean a breakdown.
 const DGKS: f64 = 0.5;
 const MAX_PASSES: usize = 5;
-/// Smallest basis the cost balance may choose: below it thick restarts come too often.
-const MIN_BASIS: usize = 32;
 
 /// How the products with `b` and `bᵀ` are computed; built once per matrix and shared by its
 /// pattern and weighted solves.
@@ -245,12 +243,8 @@ impl<'a> Solver<'a> {
     fn new(op: &'a Operator<'a>, params: &'a SvdParams) -> Solver<'a> {
         let (n, m) = (op.n(), op.m());
         let p = params.block_size.clamp(1, n);
-        // Each step costs ~nnz·p in the sparse products and ~kmax·(m + n)·p in
-        // reorthogonalization: a basis beyond nnz/(m + n) makes the dense work dominate, one
-        // below it restarts more often (and restarts slow convergence at a spectrum's edge).
-        // It needs room for a few blocks and can never exceed the space.
-        let balanced = (op.b.nnz() / (m + n)).max(MIN_BASIS);
-        let kmax = balanced.min(params.max_basis).max(3 * p).min(n);
+        // The basis needs room for a few blocks and can never exceed the space.
+        let kmax = params.max_basis.max(3 * p).min(n);
         let cap = kmax + p;
         Solver {
             op,
