@@ -55,10 +55,11 @@ pub struct SvdParams {
     pub block_size: usize,
     /// Lanczos basis (vectors per side) before a thick restart keeps half of it. Each new
     /// vector is orthogonalized against the whole basis twice, a pass over memory that a
-    /// large basis no longer keeps in cache: from 128 to 32 vectors costs 0–6% more products
-    /// but the solves of random layers take 14–33% less time (4096 × 11008 at density 0.5 on
+    /// large basis no longer keeps in cache: from 128 to 32 vectors costs 4–7% more products
+    /// but the solves of random layers take 13–50% less time (4096 × 11008 at density 0.5 on
     /// bit rows 1.49 → 1.29 s; at 0.1 and 0.02 on CSR 1.88 → 1.41 s and 569 → 431 ms;
-    /// 2048² at 0.3 190 → 94 ms). 24 restarts too often (more products than it saves).
+    /// 2048² at 0.3 190 → 94 ms). 24 is no faster: it restarts so often that the products it
+    /// adds (5–16% over 32) eat what it saves.
     pub max_basis: usize,
     /// Rayon over rows in the sparse products and in the dense SVD; `false` is sequential
     /// (the results are identical either way, to the bit, for the Lanczos path).
