@@ -7,8 +7,7 @@
 //! AVX-512: a byte of bits is a mask register, the pattern product is a masked add of the
 //! vector's values, and the weighted one expands the row's next values into the set lanes.
 //! Products with `Bᵀ` scatter each row into a buffer that stays in L2; a stored transpose
-//! gathered faster (21 against 28 ms per weighted product on that layer, at load ≈ 5) but
-//! cost 0.5 s and the values' memory again to build. Without AVX-512 the CSR products are used
+//! gathers faster but costs more to build than it saves, and the values' memory again. Without AVX-512 the CSR products are used
 //! (one bit at a time is slower than a column index).
 
 use std::borrow::Cow;

@@ -65,11 +65,7 @@ pub(crate) enum Products<'a> {
 }
 
 /// Smallest density at which bit rows beat CSR: a bit-row product costs the same at any
-/// density, a CSR one grows with the entries. Measured on a 4096 × 11008 layer (a forward and
-/// a transposed product of a block of two, 2 cores, load ≈ 1.2), CSR against bit rows, plain
-/// and weighted: at density 0.15, 4.9 / 9.2 ms against 8.9 / 12.6; at 0.25 with f64 values 9.1
-/// / 15.4 against 9.1 / 16.4, with f32 values 9.1 / 15.8 against 6.7 / 10.2; at 0.5, 14.8 /
-/// 27.5 against 8.9 / 25.3 (f64) and 6.8 / 13.6 (f32).
+/// density, a CSR one grows with the entries (the crossover is measured in docs/performance.md).
 const BITS_MIN_DENSITY: f64 = 0.25;
 
 impl<'a> Products<'a> {

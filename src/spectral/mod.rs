@@ -40,8 +40,7 @@ pub struct SvdParams {
     /// Lanczos): the certified Gram path, else the dense SVD within `svd_threshold`. The Gram
     /// matrix holds side² values (8 MB at 1024) and costs `Σ deg²` over the long side to
     /// form; its Lanczos products cost side² each, against two sparse products and the
-    /// reorthogonalization of both long vectors per Golub–Kahan step. Measured on a 512 × 4608
-    /// layer at 10% density: 34 ms against 82 ms of CPU time (pattern and weighted, one thread)...
+    /// reorthogonalization of both long vectors per Golub–Kahan step (docs/performance.md)...
     pub dense_threshold: usize,
     /// ...whose cost grows as `side² · other side`: beyond this side Lanczos is cheaper...
     pub svd_threshold: usize,
@@ -51,15 +50,13 @@ pub struct SvdParams {
     pub dense_max_entries: usize,
     /// Lanczos block size: the largest multiplicity of σ1 the solver is sure to see. Two is
     /// all `top_two` needs (σ2 = σ1 for two or more identical copies); larger blocks cost
-    /// more products in total on random layers (measured: 152 / 208 / 252 for 2 / 3 / 4).
+    /// more products in total on random layers.
     pub block_size: usize,
     /// Lanczos basis (vectors per side) before a thick restart keeps half of it. Each new
     /// vector is orthogonalized against the whole basis twice, a pass over memory that a
-    /// large basis no longer keeps in cache: from 128 to 32 vectors costs 4–7% more products
-    /// but the solves of random layers take 13–50% less time (4096 × 11008 at density 0.5 on
-    /// bit rows 1.49 → 1.29 s; at 0.1 and 0.02 on CSR 1.88 → 1.41 s and 569 → 431 ms;
-    /// 2048² at 0.3 190 → 94 ms). 24 is no faster: it restarts so often that the products it
-    /// adds (5–16% over 32) eat what it saves.
+    /// large basis no longer keeps in cache. A small basis restarts more often and needs a few
+    /// more products; 32 is where the two costs balance on the layers measured in
+    /// docs/performance.md.
     pub max_basis: usize,
     /// Rayon over rows in the sparse products and in the dense SVD; `false` is sequential
     /// (the results are identical either way, to the bit, for the Lanczos path).

@@ -3,11 +3,8 @@
 //! serves every vector of the block: the product is memory-bound, and streaming the matrix
 //! once for `q` vectors is what makes the block solver cheap.
 //!
-//! Narrower copies of the matrix do not pay here, measured on a 4096 × 11008 layer at 50%
-//! density (2 loaded cores): `u16` columns and `f32` values (exact for weights stored in f32,
-//! f16 or bf16) made single products faster in isolation (values by rows 27 → 17 ms) but the
-//! whole weighted solve slower (7.6–7.8 s → 8.6–9.2 s), and the layer's `analyze` run 12.57 s →
-//! 13.34 s (criterion medians, one run).
+//! Narrower copies of the matrix (`u16` columns, `f32` values) make a single product faster in
+//! isolation but the whole solve slower (docs/performance.md), so there is one CSR type.
 
 use rayon::prelude::*;
 
