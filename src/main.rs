@@ -1,10 +1,11 @@
 //! The `maskspec` binary: parses flags, calls the library, sets the exit code in one place
 //! (0 ok, 1 some inputs failed, 2 fatal). A closed stdout (`| head`) is not an error.
 
+mod cli;
+
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
-use maskspec::analyze::{analyze_paths, AnalyzeOptions, Cache};
+use maskspec::analyze::{analyze_paths, AnalyzeOptions, Cache, Failure};
 use maskspec::checkpoint::LayerFilter;
 use maskspec::metrics::{Convention, MetricParams};
 use maskspec::sweep::AccuracyTable;
@@ -20,7 +21,7 @@ use std::process::ExitCode;
     long_about = "Spectral graph analysis of sparse neural-network masks.\n\n\
         Each 2-D [out, in] or 4-D [out, in, kh, kw] weight with its mask is a bipartite graph \
         (outputs × inputs·kh·kw). maskspec computes its Ramanujan gaps, weighted spectral gap and \
-        the nested regular subgraph means (SPEC.md), per layer and per checkpoint.",
+        the nested regular subgraph means (docs/SPEC.md), per layer and per checkpoint.",
     after_help = "Exit status: 0 when everything was analyzed, 1 when some files or layers failed \
         (they are listed at the end; the rest was analyzed), 2 on a fatal error: a bad flag, an \
         unreadable --accuracy table or data set, an output that cannot be written."
@@ -44,18 +45,19 @@ enum Command {
     /// Writes safetensors checkpoints (weights, NAME_mask, SPEC §6 metadata with test
     /// accuracy and the measured training FLOPs) at initialization, every --checkpoint-every
     /// epochs and at the end, and a per-epoch log.csv, into --out.
-    Train(maskspec::train::TrainArgs),
+    Train(cli::train::TrainArgs),
     /// The main job: train a Sparse-IFT sweep, analyze every checkpoint, correlate the spectra
     /// with accuracy and write a report (report.md, report.html, CSVs, figures).
     ///
     /// Without flags: the digits MLP, dense plus the four families at sparsity 0.5, 0.75 and 0.9,
     /// static and RigL, 3 seeds (75 runs), into maskspec-report/. Run it again to resume.
-    Pipeline(maskspec::pipeline::PipelineArgs),
+    Pipeline(cli::pipeline::PipelineArgs),
 }
 
 #[derive(Args)]
 struct AnalyzeArgs {
-    /// Checkpoint files (.safetensors, .npz, .npy) or directories, walked recursively.
+    /// Checkpoint files (.safetensors, .npz, .npy, .pt, .pth, .pth.tar) or directories, walked
+    /// recursively.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
 
@@ -274,8 +276,9 @@ fn plot(args: &PlotArgs) -> Result<ExitCode> {
     };
     // Before any analysis, so a wrong extension costs nothing.
     let format = Format::from_path(&input.out)?;
-    let (table, failed) =
+    let (table, failures) =
         maskspec::table::Table::load(&input.paths, input.layer.as_deref(), &AnalyzeOptions::default())?;
+    let failed = report_failures(&failures);
     let checkpoints = |all: bool| if all { Checkpoints::All } else { Checkpoints::LastOfEachRun };
     let rendered = match &args.figure {
         PlotFigure::Heatmap(a) => {
@@ -319,12 +322,14 @@ fn plot(args: &PlotArgs) -> Result<ExitCode> {
         eprintln!("note: {note}");
     }
     eprintln!("wrote {}: {} points from {} rows", input.out.display(), rendered.points, rendered.rows);
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 fn correlate(args: &CorrelateArgs) -> Result<ExitCode> {
     use maskspec::stats::{correlate_table, render_table, to_csv, TableCorrelation};
-    let (table, failed) = maskspec::table::Table::load(&args.paths, args.layer.as_deref(), &AnalyzeOptions::default())?;
+    let (table, failures) =
+        maskspec::table::Table::load(&args.paths, args.layer.as_deref(), &AnalyzeOptions::default())?;
+    let failed = report_failures(&failures);
     let mut spec = TableCorrelation {
         metrics: args.metrics.clone(),
         accuracy: args.accuracy_column.clone(),
@@ -340,17 +345,15 @@ fn correlate(args: &CorrelateArgs) -> Result<ExitCode> {
         maskspec::atomic::write(path, to_csv(&rows).as_bytes())
             .with_context(|| format!("{}: cannot write", path.display()))?;
     }
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-fn progress_bar() -> ProgressBar {
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} analyzing {pos}/{len} checkpoints [{bar:30}] {elapsed} (eta {eta})")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
-    bar
+/// Prints each input that could not be analyzed, as `analyze` does; true when there were any.
+fn report_failures(failures: &[Failure]) -> bool {
+    for failure in failures {
+        eprintln!("error: {}", failure.error);
+    }
+    !failures.is_empty()
 }
 
 /// Renders an analysis into one output file's bytes.
@@ -362,8 +365,8 @@ fn analyze(args: &AnalyzeArgs) -> Result<ExitCode> {
     let cache = if args.no_cache { None } else { args.cache_dir.clone().or_else(Cache::default_dir).map(Cache::new) };
     let params = MetricParams { nested: !args.no_nested, convention: args.convention, ..Default::default() };
     let options = AnalyzeOptions { filter, params, accuracy, cache };
-    let bar = progress_bar();
-    let analysis = analyze_paths(&args.paths, &options, Some(&bar));
+    let bar = cli::progress::analyze_bar();
+    let analysis = analyze_paths(&args.paths, &options, Some(&|event| cli::progress::on_analyze(&bar, event)));
     bar.finish_and_clear();
 
     let outputs: [(&Option<PathBuf>, Render); 3] = [
@@ -389,45 +392,12 @@ fn analyze(args: &AnalyzeArgs) -> Result<ExitCode> {
         analysis.analyzed,
         analysis.cached
     );
-    if analysis.failures.is_empty() {
+    if !report_failures(&analysis.failures) {
         eprintln!("{done}");
         return Ok(ExitCode::SUCCESS);
     }
-    for failure in &analysis.failures {
-        eprintln!("error: {}", failure.error);
-    }
     eprintln!("{done}; {} failed (listed above)", analysis.failures.len());
     Ok(ExitCode::from(1))
-}
-
-fn pipeline(args: &maskspec::pipeline::PipelineArgs) -> Result<ExitCode> {
-    if args.print_config {
-        print!("{}", maskspec::pipeline::DEFAULT_TOML);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let outcome = maskspec::pipeline::run(args)?;
-    for failure in &outcome.failures {
-        eprintln!("error: run {}: {}", failure.run, failure.error);
-    }
-    let mut done = format!(
-        "{} runs: {} trained, {} analyzed, {} already done",
-        outcome.runs,
-        outcome.trained,
-        outcome.analyzed,
-        outcome.runs.saturating_sub(outcome.trained.max(outcome.analyzed) + outcome.failures.len())
-    );
-    if !outcome.failures.is_empty() {
-        done.push_str(&format!("; {} failed (listed above)", outcome.failures.len()));
-    }
-    if !outcome.missing.is_empty() {
-        done.push_str(&format!("; not finished, left out of the report: {}", outcome.missing.join(", ")));
-    }
-    match &outcome.report {
-        Some(report) => eprintln!("{done}\nreport: {}", report.display()),
-        None => eprintln!("{done}\nshard done; when every shard is, run `maskspec pipeline --merge DIR...`"),
-    }
-    let ok = outcome.failures.is_empty() && outcome.missing.is_empty();
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -442,20 +412,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             analyze(&args)
         }
         Command::Correlate(args) => correlate(&args),
-        Command::Pipeline(args) => pipeline(&args),
+        Command::Pipeline(args) => cli::pipeline::run(&args),
         Command::Plot(args) => plot(&args),
-        Command::Train(args) => {
-            let summary = maskspec::train::run(&args)?;
-            eprintln!(
-                "{}: test accuracy {:.2}%; wrote {} checkpoints and {} (in {})",
-                summary.run,
-                100.0 * summary.test_acc,
-                summary.checkpoints.len(),
-                summary.log.display(),
-                args.out.display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Train(args) => cli::train::run(&args),
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::analyze::{analyze_paths, AnalyzeOptions};
+use crate::analyze::{analyze_paths, AnalyzeOptions, Failure};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
@@ -107,14 +107,14 @@ impl Table {
 
     /// Reads every input (`.csv` and `.json` from `analyze` as they are, anything else
     /// analyzed), keeps the rows of `layer` when given, and concatenates them. Returns the
-    /// table and the number of failed inputs.
+    /// table and the checkpoints or layers that could not be analyzed (the rest are in it).
     pub fn load(
         paths: &[PathBuf],
         layer: Option<&str>,
         options: &AnalyzeOptions,
-    ) -> Result<(Table, usize), TableError> {
+    ) -> Result<(Table, Vec<Failure>), TableError> {
         let mut table: Option<Table> = None;
-        let mut failed = 0;
+        let mut failed = Vec::new();
         let extension = |p: &PathBuf| p.extension().map(|e| e.to_ascii_lowercase());
         let (tables, others): (Vec<&PathBuf>, Vec<&PathBuf>) =
             paths.iter().partition(|p| extension(p).is_some_and(|e| e == "csv" || e == "json"));
@@ -132,10 +132,7 @@ impl Table {
         if !others.is_empty() {
             let others: Vec<PathBuf> = others.into_iter().cloned().collect();
             let analysis = analyze_paths(&others, options, None);
-            for failure in &analysis.failures {
-                eprintln!("error: {}", failure.error);
-            }
-            failed += analysis.failures.len();
+            failed.extend(analysis.failures.iter().cloned());
             let bytes = if layer.is_some() {
                 crate::export::layers_csv(&analysis)
             } else {

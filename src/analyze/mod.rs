@@ -10,7 +10,6 @@ pub use cache::Cache;
 use crate::checkpoint::{self, CheckpointError, LayerFilter, TensorSource};
 use crate::metrics::{layer_metrics, summarize, CheckpointSummary, LayerMetrics, MetricParams};
 use crate::sweep::{self, AccuracyTable, CheckpointInfo};
-use indicatif::ProgressBar;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -78,9 +77,23 @@ pub struct Analysis {
     pub cached: usize,
 }
 
+/// What [`analyze_paths`] tells a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnalyzeEvent {
+    /// The walk is done: this many checkpoint files will be analyzed.
+    Found { files: usize },
+    /// One more file is analyzed (or failed).
+    FileDone,
+}
+
 /// Analyzes every checkpoint under `paths` (files as given, directories walked recursively).
-/// `progress`, when given, is told the number of files and advanced as each finishes.
-pub fn analyze_paths(paths: &[PathBuf], options: &AnalyzeOptions, progress: Option<&ProgressBar>) -> Analysis {
+/// `progress`, when given, hears how many files were found and then each file finished (from
+/// the worker threads).
+pub fn analyze_paths(
+    paths: &[PathBuf],
+    options: &AnalyzeOptions,
+    progress: Option<&(dyn Fn(AnalyzeEvent) + Sync)>,
+) -> Analysis {
     let mut failures = Vec::new();
     // (file, the sweep root it was found under)
     let mut files: Vec<(PathBuf, PathBuf)> = Vec::new();
@@ -103,16 +116,16 @@ pub fn analyze_paths(paths: &[PathBuf], options: &AnalyzeOptions, progress: Opti
     }
     files.sort();
     files.dedup_by(|a, b| a.0 == b.0);
-    if let Some(bar) = progress {
-        bar.set_length(files.len() as u64);
+    if let Some(progress) = progress {
+        progress(AnalyzeEvent::Found { files: files.len() });
     }
     let cached = AtomicUsize::new(0);
     let results: Vec<(Option<CheckpointReport>, Vec<Failure>)> = files
         .par_iter()
         .map(|(file, root)| {
             let result = analyze_file_in(file, root, options, &cached);
-            if let Some(bar) = progress {
-                bar.inc(1);
+            if let Some(progress) = progress {
+                progress(AnalyzeEvent::FileDone);
             }
             result
         })

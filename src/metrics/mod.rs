@@ -24,12 +24,14 @@ pub const MIN_CLASS: usize = 3;
 /// Whose definitions the numbers follow (SPEC §9). The default is the ICLR 2023 code's;
 /// `Neurips2023` reproduces the NeurIPS 2023 code (Hoang et al., "Don't just prune by
 /// magnitude!"), whose published figures a user may want to compare with.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
 pub enum Convention {
     #[default]
-    #[value(name = "iclr2023")]
+    #[cfg_attr(feature = "cli", value(name = "iclr2023"))]
     Iclr2023,
-    #[value(name = "neurips2023")]
+    #[cfg_attr(feature = "cli", value(name = "neurips2023"))]
     Neurips2023,
 }
 

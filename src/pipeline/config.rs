@@ -4,34 +4,30 @@
 
 use std::path::PathBuf;
 
-use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::{Convention, SUMMARY_FIELDS};
 use crate::train::data::DatasetKind;
-use crate::train::{Family, Layout, Method, ModelKind, TrainConfig};
+use crate::train::{Family, Layout, Method, TrainConfig};
 
 /// The default sweep, as `--print-config` prints it.
 pub const DEFAULT_TOML: &str = r#"# maskspec pipeline sweep file. Every key is optional: a key left out takes the value shown.
 
-[data]
+[training]
+# The keys are `maskspec train`'s flags (--hidden-layers is hidden_layers).
 # digits (8×8, built into the binary), mnist (MNIST or Fashion-MNIST IDX files), cifar10, cifar100
-kind = "digits"
+dataset = "digits"
 # Directory holding the mnist/cifar files (raw or .gz); not used for digits.
-# path = "/data/fashion-mnist"
+# data = "/data/fashion-mnist"
 # Fractions of each digit class held out for test and validation (MNIST/CIFAR bring their own test set).
 test_fraction = 0.2
 val_fraction = 0.1
-
-[model]
 # mlp or cnn: the dense network every family transforms (SPEC §7).
-kind = "mlp"
+model = "mlp"
 hidden_layers = 2
 width = 128
 # Output channels of the CNN's conv stages.
 conv_channels = [32, 64]
-
-[training]
 epochs = 30
 # A checkpoint at initialization, every this many epochs and at the end.
 checkpoint_every = 5
@@ -92,9 +88,8 @@ pub enum ConfigError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct SweepConfig {
-    pub data: DataConfig,
-    pub model: ModelConfig,
-    pub training: TrainingConfig,
+    /// Everything about training but the grid: the flags of `maskspec train`.
+    pub training: TrainConfig,
     pub sweep: SweepGrid,
     pub analysis: AnalysisConfig,
     pub report: ReportConfig,
@@ -102,71 +97,12 @@ pub struct SweepConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct DataConfig {
-    pub kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path: Option<PathBuf>,
-    pub test_fraction: f64,
-    pub val_fraction: f64,
-}
-
-impl Default for DataConfig {
-    fn default() -> Self {
-        DataConfig { kind: "digits".into(), path: None, test_fraction: 0.2, val_fraction: 0.1 }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ModelConfig {
-    pub kind: String,
-    pub hidden_layers: usize,
-    pub width: usize,
-    pub conv_channels: Vec<usize>,
-}
-
-impl Default for ModelConfig {
-    fn default() -> Self {
-        ModelConfig { kind: "mlp".into(), hidden_layers: 2, width: 128, conv_channels: vec![32, 64] }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TrainingConfig {
-    pub epochs: usize,
-    pub checkpoint_every: usize,
-    pub batch_size: usize,
-    pub lr: f64,
-    pub momentum: f32,
-    pub nesterov: bool,
-    pub weight_decay: f32,
-    pub warmup_epochs: usize,
-}
-
-impl Default for TrainingConfig {
-    fn default() -> Self {
-        TrainingConfig {
-            epochs: 30,
-            checkpoint_every: 5,
-            batch_size: 64,
-            lr: 0.05,
-            momentum: 0.9,
-            nesterov: true,
-            weight_decay: 5e-4,
-            warmup_epochs: 2,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
 pub struct SweepGrid {
     pub dense: bool,
-    pub families: Vec<String>,
+    pub families: Vec<Family>,
     pub sparsities: Vec<f64>,
-    pub methods: Vec<String>,
-    pub layouts: Vec<String>,
+    pub methods: Vec<Method>,
+    pub layouts: Vec<Layout>,
     pub seeds: Vec<u64>,
 }
 
@@ -174,10 +110,10 @@ impl Default for SweepGrid {
     fn default() -> Self {
         SweepGrid {
             dense: true,
-            families: ["wide", "parallel", "factorized", "doped"].map(String::from).into(),
+            families: vec![Family::Wide, Family::Parallel, Family::Factorized, Family::Doped],
             sparsities: vec![0.5, 0.75, 0.9],
-            methods: ["static", "rigl"].map(String::from).into(),
-            layouts: vec!["uniform".into()],
+            methods: vec![Method::Static, Method::Rigl],
+            layouts: vec![Layout::Uniform],
             seeds: vec![0, 1, 2],
         }
     }
@@ -186,13 +122,13 @@ impl Default for SweepGrid {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AnalysisConfig {
-    pub convention: String,
+    pub convention: Convention,
     pub nested: bool,
 }
 
 impl Default for AnalysisConfig {
     fn default() -> Self {
-        AnalysisConfig { convention: "iclr2023".into(), nested: true }
+        AnalysisConfig { convention: Convention::Iclr2023, nested: true }
     }
 }
 
@@ -235,18 +171,6 @@ pub struct RunSpec {
     pub seed: u64,
 }
 
-/// Parses one of clap's value names ("wide", "rigl", …) for a sweep-file key.
-fn parse_value<T: ValueEnum>(key: &str, value: &str) -> Result<T, ConfigError> {
-    T::from_str(value, true).map_err(|_| {
-        let known: Vec<String> = T::value_variants()
-            .iter()
-            .filter_map(|v| v.to_possible_value())
-            .map(|v| v.get_name().to_string())
-            .collect();
-        ConfigError::Invalid(format!("{key} = \"{value}\" is not one of: {}", known.join(", ")))
-    })
-}
-
 impl SweepConfig {
     pub fn from_toml(text: &str, path: PathBuf) -> Result<SweepConfig, ConfigError> {
         let config: SweepConfig = toml::from_str(text)
@@ -280,12 +204,12 @@ impl SweepConfig {
     /// Every check that does not need the data: names, ranges, and that the grid is not empty.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
-        parse_value::<DatasetKind>("data.kind", &self.data.kind)?;
-        if self.data.kind != "digits" && self.data.path.is_none() {
-            return bad(format!("data.kind = \"{}\" needs data.path, the directory of its files", self.data.kind));
+        if self.training.dataset != DatasetKind::Digits && self.training.data.is_none() {
+            return bad(format!(
+                "training.dataset = \"{}\" needs training.data, the directory of its files",
+                self.training.dataset.as_str()
+            ));
         }
-        parse_value::<ModelKind>("model.kind", &self.model.kind)?;
-        parse_value::<Convention>("analysis.convention", &self.analysis.convention)?;
         self.runs()?;
         let known = |field: &str| SUMMARY_FIELDS.contains(&field);
         let pairs = self.report.heatmaps.iter().chain(std::iter::once(&self.report.evolution));
@@ -309,12 +233,7 @@ impl SweepConfig {
     /// over the seeds), so shard `i/n` always means the same runs.
     pub fn runs(&self) -> Result<Vec<RunSpec>, ConfigError> {
         let g = &self.sweep;
-        let families: Vec<Family> =
-            g.families.iter().map(|f| parse_value("sweep.families", f)).collect::<Result<_, _>>()?;
-        let methods: Vec<Method> =
-            g.methods.iter().map(|m| parse_value("sweep.methods", m)).collect::<Result<_, _>>()?;
-        let layouts: Vec<Layout> =
-            g.layouts.iter().map(|l| parse_value("sweep.layouts", l)).collect::<Result<_, _>>()?;
+        let (families, methods, layouts) = (&g.families, &g.methods, &g.layouts);
         if families.contains(&Family::Dense) {
             return Err(ConfigError::Invalid("sweep.families: use `dense = true` for the dense baseline".into()));
         }
@@ -338,10 +257,10 @@ impl SweepConfig {
                 });
             }
         }
-        for &family in &families {
+        for &family in families {
             for &sparsity in &g.sparsities {
-                for &method in &methods {
-                    for &layout in &layouts {
+                for &method in methods {
+                    for &layout in layouts {
                         for &seed in &g.seeds {
                             let name = format!(
                                 "{}_s{sparsity}_{}_{}_seed{seed}",
@@ -371,37 +290,21 @@ impl SweepConfig {
     /// The trainer's configuration of one run, writing into `out`. Each run trains on one
     /// thread (runs go in parallel), which also makes its checkpoints bit-reproducible.
     pub fn train_config(&self, run: &RunSpec, out: PathBuf) -> TrainConfig {
-        let t = &self.training;
         TrainConfig {
-            run: run.name.clone(),
+            run: Some(run.name.clone()),
             family: run.family,
             sparsity: run.sparsity,
             method: run.method,
             layout: run.layout,
             seed: run.seed,
-            epochs: t.epochs,
-            checkpoint_every: t.checkpoint_every,
             out,
-            model: ModelKind::from_str(&self.model.kind, true).unwrap_or(ModelKind::Mlp),
-            hidden_layers: self.model.hidden_layers,
-            width: self.model.width,
-            conv_channels: self.model.conv_channels.clone(),
-            batch_size: t.batch_size,
-            lr: t.lr,
-            momentum: t.momentum,
-            nesterov: t.nesterov,
-            weight_decay: t.weight_decay,
-            warmup_epochs: t.warmup_epochs,
-            dataset: DatasetKind::from_str(&self.data.kind, true).unwrap_or(DatasetKind::Digits),
-            data: self.data.path.clone(),
-            test_fraction: self.data.test_fraction,
-            val_fraction: self.data.val_fraction,
             threads: 1,
+            ..self.training.clone()
         }
     }
 
     pub fn convention(&self) -> Convention {
-        Convention::from_str(&self.analysis.convention, true).unwrap_or_default()
+        self.analysis.convention
     }
 }
 
@@ -426,7 +329,7 @@ mod tests {
     #[test]
     fn a_stored_config_reads_back_equal() {
         let mut config = SweepConfig::default();
-        config.data.path = Some("/data/x".into());
+        config.training.data = Some("/data/x".into());
         config.sweep.sparsities = vec![0.9];
         let back = toml::from_str::<SweepConfig>(&config.to_toml()).unwrap();
         assert_eq!(back, config);
@@ -435,11 +338,12 @@ mod tests {
     #[test]
     fn mistakes_name_the_key() {
         let err = |text: &str| SweepConfig::from_toml(text, "s.toml".into()).unwrap_err().to_string();
-        assert!(err("[sweep]\nfamilies = [\"wyde\"]").contains("sweep.families = \"wyde\" is not one of"));
+        assert!(err("[sweep]\nfamilies = [\"wyde\"]").contains("unknown variant `wyde`, expected one of"));
         assert!(err("[sweep]\nsparsities = [1.5]").contains("1.5 is not in [0, 1)"));
         assert!(err("[sweep]\nseed = [1]").contains("unknown field `seed`"));
         assert!(err("[report]\nscatters = [\"gap\"]").contains("`gap` is not a checkpoint-level metric"));
-        assert!(err("[data]\nkind = \"mnist\"").contains("needs data.path"));
+        assert!(err("[training]\ndataset = \"mnist\"").contains("needs training.data"));
+        assert!(err("[data]\nkind = \"mnist\"").contains("unknown field `data`"));
         assert!(err("[training]\nepochs = 0").contains("epochs"));
         assert!(err("[sweep]\nseeds = [0, 0]").contains("appears twice"));
         assert!(err("[sweep\n").starts_with("s.toml: not a valid sweep file"));

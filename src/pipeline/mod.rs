@@ -20,50 +20,58 @@ pub mod figures;
 pub mod report;
 pub mod runs;
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
 pub use config::{ConfigError, RunSpec, SweepConfig, DEFAULT_TOML};
-use runs::{RunFailure, RunOutcome};
+pub use runs::{RunFailure, RunOutcome};
 
-/// `maskspec pipeline`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct PipelineArgs {
-    /// Sweep file (TOML): data, model, families, sparsities, methods, layouts, seeds, epochs,
-    /// what to plot. Every key is optional; without the file the default sweep runs (see
-    /// --print-config).
-    #[arg(long, value_name = "FILE.toml", conflicts_with = "merge")]
+/// What to run: `maskspec pipeline`'s options without the terminal's (the binary maps its flags
+/// here).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineOptions {
+    /// The sweep file; `None` runs [`SweepConfig::default`].
     pub config: Option<PathBuf>,
-
-    /// Print the default sweep file, with comments, and exit: a starting point for --config.
-    #[arg(long)]
-    pub print_config: bool,
-
-    /// Output directory. Run again with the same arguments to resume: finished runs and
-    /// analyses are kept, unfinished ones are redone from scratch.
-    #[arg(long, default_value = "maskspec-report", value_name = "DIR")]
+    /// Output directory; running again with the same options resumes.
     pub out: PathBuf,
-
-    /// Do only shard I of N of the runs (0-based; run k belongs to shard k mod N), e.g. one task
-    /// of a Slurm job array, and write no report. Give each shard its own --out directory;
-    /// `--merge` then reports on all of them.
-    #[arg(long, value_name = "I/N", value_parser = Shard::parse, conflicts_with = "merge")]
+    /// Do only this shard of the runs, and write no report.
     pub shard: Option<Shard>,
-
-    /// Build the report in --out from finished shard directories (train nothing).
-    #[arg(long, value_name = "DIR", num_args = 1..)]
+    /// Build the report in `out` from these finished shard directories (train nothing).
     pub merge: Vec<PathBuf>,
-
-    /// Runs trained at once (default: one per core). Each run uses one thread.
-    #[arg(long, value_name = "N")]
+    /// Runs trained at once (`None`: one per core). Each run uses one thread.
     pub jobs: Option<usize>,
+}
 
-    /// No progress display and no per-run lines on stderr.
-    #[arg(long, short)]
-    pub quiet: bool,
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        PipelineOptions {
+            config: None,
+            out: PathBuf::from("maskspec-report"),
+            shard: None,
+            merge: Vec::new(),
+            jobs: None,
+        }
+    }
+}
+
+/// What the pipeline tells its caller as it goes, for a progress display.
+#[derive(Debug)]
+pub enum PipelineEvent<'a> {
+    /// This many runs are to be done by this invocation.
+    Planned {
+        runs: usize,
+    },
+    RunStarted {
+        run: &'a str,
+    },
+    RunFinished {
+        run: &'a str,
+        result: &'a Result<RunOutcome, RunFailure>,
+    },
+    /// A phase of the report began: "tables", "correlations", "figures", "report".
+    Phase(&'static str),
 }
 
 /// One of `count` equal parts of the sweep.
@@ -144,91 +152,12 @@ fn read_stored_config(dir: &Path) -> Result<SweepConfig, PipelineError> {
     Ok(SweepConfig::read(&path)?)
 }
 
-/// A progress bar on a terminal, else one line per finished run (for batch logs).
-struct Display {
-    bar: Option<indicatif::ProgressBar>,
-    lines: bool,
-    total: usize,
-    done: AtomicUsize,
-}
-
-impl Display {
-    fn new(total: usize, quiet: bool) -> Display {
-        let terminal = !quiet && std::io::stderr().is_terminal();
-        let bar = terminal.then(|| {
-            let bar = indicatif::ProgressBar::new(total as u64);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{prefix} [{bar:30}] {pos}/{len} runs, {elapsed} (ETA {eta}) {wide_msg}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            bar.set_prefix("training + analysis");
-            bar
-        });
-        Display { bar, lines: !quiet && !terminal, total, done: AtomicUsize::new(0) }
-    }
-
-    fn started(&self, run: &str) {
-        if let Some(bar) = &self.bar {
-            bar.set_message(run.to_string());
-        }
-    }
-
-    fn finished(&self, run: &str, result: &Result<RunOutcome, RunFailure>) {
-        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-        let line = match result {
-            Ok(o) => format!(
-                "[{done}/{}] {run}: test accuracy {}, {} ({} checkpoints, {} layers)",
-                self.total,
-                o.trained.test_acc.map_or_else(|| "—".into(), |a| format!("{:.2}%", 100.0 * a)),
-                match (o.trained_now, o.analyzed_now) {
-                    (true, _) =>
-                        format!("trained in {:.1} s, analyzed in {:.1} s", o.trained.seconds, o.analyzed.seconds),
-                    (false, true) => format!("already trained, analyzed in {:.1} s", o.analyzed.seconds),
-                    (false, false) => "already done".into(),
-                },
-                o.analyzed.checkpoints,
-                o.analyzed.layers
-            ),
-            Err(f) => format!("[{done}/{}] {run}: FAILED: {}", self.total, f.error),
-        };
-        match &self.bar {
-            Some(bar) => {
-                if result.is_err() {
-                    bar.println(line);
-                }
-                bar.inc(1);
-            }
-            None if self.lines => eprintln!("{line}"),
-            None => {}
-        }
-    }
-
-    fn phase(&self, phase: &str) {
-        match &self.bar {
-            Some(bar) => {
-                bar.set_prefix(phase.to_string());
-                bar.set_message("");
-            }
-            None if self.lines => eprintln!("{phase}"),
-            None => {}
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-/// `maskspec pipeline` with its arguments.
-pub fn run(args: &PipelineArgs) -> Result<Outcome, PipelineError> {
+/// Runs the pipeline as `args` say, telling `progress` each [`PipelineEvent`] (from the run
+/// threads, hence `Sync`).
+pub fn run(args: &PipelineOptions, progress: &(dyn Fn(PipelineEvent<'_>) + Sync)) -> Result<Outcome, PipelineError> {
     let start = Instant::now();
     if !args.merge.is_empty() {
-        return merge(args, start);
+        return merge(args, start, progress);
     }
     let config = match &args.config {
         Some(path) => SweepConfig::read(path)?,
@@ -239,9 +168,9 @@ pub fn run(args: &PipelineArgs) -> Result<Outcome, PipelineError> {
     let mine: Vec<&RunSpec> =
         plan.iter().enumerate().filter(|(i, _)| args.shard.is_none_or(|s| s.owns(*i))).map(|(_, r)| r).collect();
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
-    let display = Display::new(mine.len(), args.quiet);
+    progress(PipelineEvent::Planned { runs: mine.len() });
     let runs_start = Instant::now();
-    let results = run_all(&config, &mine, &args.out, jobs, &display);
+    let results = run_all(&config, &mine, &args.out, jobs, progress);
     let runs_wall = runs_start.elapsed().as_secs_f64();
     let mut outcome = Outcome { runs: mine.len(), ..Default::default() };
     for result in results {
@@ -255,11 +184,10 @@ pub fn run(args: &PipelineArgs) -> Result<Outcome, PipelineError> {
     }
     if args.shard.is_none() {
         let (missing, report) =
-            write_report(&config, &plan, std::slice::from_ref(&args.out), &args.out, runs_wall, start, &display)?;
+            write_report(&config, &plan, std::slice::from_ref(&args.out), &args.out, runs_wall, start, progress)?;
         outcome.missing = missing;
         outcome.report = Some(report);
     }
-    display.finish();
     Ok(outcome)
 }
 
@@ -271,7 +199,7 @@ fn run_all(
     runs: &[&RunSpec],
     out: &Path,
     jobs: usize,
-    display: &Display,
+    progress: &(dyn Fn(PipelineEvent<'_>) + Sync),
 ) -> Vec<Result<RunOutcome, RunFailure>> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, Result<RunOutcome, RunFailure>)>> = Mutex::new(Vec::with_capacity(runs.len()));
@@ -280,9 +208,9 @@ fn run_all(
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(run) = runs.get(i) else { break };
-                display.started(&run.name);
+                progress(PipelineEvent::RunStarted { run: &run.name });
                 let result = runs::run_one(config, run, out);
-                display.finished(&run.name, &result);
+                progress(PipelineEvent::RunFinished { run: &run.name, result: &result });
                 results.lock().unwrap_or_else(|e| e.into_inner()).push((i, result));
             });
         }
@@ -293,7 +221,11 @@ fn run_all(
 }
 
 /// The report over finished shards in `args.merge`, written to `args.out`.
-fn merge(args: &PipelineArgs, start: Instant) -> Result<Outcome, PipelineError> {
+fn merge(
+    args: &PipelineOptions,
+    start: Instant,
+    progress: &(dyn Fn(PipelineEvent<'_>) + Sync),
+) -> Result<Outcome, PipelineError> {
     let config = read_stored_config(&args.merge[0])?;
     for dir in &args.merge[1..] {
         if read_stored_config(dir)? != config {
@@ -302,9 +234,7 @@ fn merge(args: &PipelineArgs, start: Instant) -> Result<Outcome, PipelineError> 
     }
     claim(&args.out, &config)?;
     let plan = config.runs()?;
-    let display = Display::new(0, args.quiet);
-    let (missing, report) = write_report(&config, &plan, &args.merge, &args.out, 0.0, start, &display)?;
-    display.finish();
+    let (missing, report) = write_report(&config, &plan, &args.merge, &args.out, 0.0, start, progress)?;
     Ok(Outcome { missing, report: Some(report), ..Default::default() })
 }
 
@@ -317,10 +247,10 @@ fn write_report(
     out: &Path,
     runs_wall: f64,
     start: Instant,
-    display: &Display,
+    progress: &(dyn Fn(PipelineEvent<'_>) + Sync),
 ) -> Result<(Vec<String>, PathBuf), PipelineError> {
     let mut timings = report::Timings { runs_wall, ..Default::default() };
-    display.phase("tables");
+    progress(PipelineEvent::Phase("tables"));
     let clock = Instant::now();
     let collected = aggregate::collect(plan, dirs);
     let tables = aggregate::tables(&collected)?;
@@ -336,14 +266,14 @@ fn write_report(
     write(&out.join("accuracy.csv"), &aggregate::accuracy_csv(&accuracy))?;
     timings.tables = clock.elapsed().as_secs_f64();
 
-    display.phase("correlations");
+    progress(PipelineEvent::Phase("correlations"));
     let clock = Instant::now();
     let sparse_last = tables.last.sparse_runs();
     let correlations = aggregate::correlations(config, &sparse_last)?;
     write(&out.join("correlations.csv"), crate::stats::to_csv(&correlations).as_bytes())?;
     timings.correlations = clock.elapsed().as_secs_f64();
 
-    display.phase("figures");
+    progress(PipelineEvent::Phase("figures"));
     let clock = Instant::now();
     let (figures, skipped) = figures::figures(config, &collected, &tables.summary, &sparse_last);
     for figure in &figures {
@@ -351,7 +281,7 @@ fn write_report(
     }
     timings.figures = clock.elapsed().as_secs_f64();
 
-    display.phase("report");
+    progress(PipelineEvent::Phase("report"));
     timings.total = start.elapsed().as_secs_f64();
     write(&out.join("timings.csv"), &timings.csv())?;
     let config_toml = config.to_toml();

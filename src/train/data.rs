@@ -91,7 +91,9 @@ pub fn digits() -> Result<Dataset, TrainError> {
 }
 
 /// Which data set a run trains on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
 pub enum DatasetKind {
     /// The 1,797 8×8 digits built into the binary (split by `--test-fraction`).
     Digits,
@@ -101,6 +103,18 @@ pub enum DatasetKind {
     Cifar10,
     /// CIFAR-100 binary files (`train.bin`, `test.bin`, fine labels) in `--data DIR`.
     Cifar100,
+}
+
+impl DatasetKind {
+    /// The name the command line and the sweep file use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatasetKind::Digits => "digits",
+            DatasetKind::Mnist => "mnist",
+            DatasetKind::Cifar10 => "cifar10",
+            DatasetKind::Cifar100 => "cifar100",
+        }
+    }
 }
 
 /// Largest training file read, decompressed: MNIST's training images are 47 MB and

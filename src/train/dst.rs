@@ -8,7 +8,9 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
 
 /// How masks change during training.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
 pub enum Method {
     /// The initial mask never changes.
     Static,

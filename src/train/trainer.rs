@@ -6,8 +6,8 @@ use super::data::{self, Dataset};
 use super::dst::{self, Method, Schedule};
 use super::model::{softmax_cross_entropy, Network};
 use super::optim::{CosineSchedule, Sgd};
-use super::sift::{self, Family, Layout, MlpShape};
-use super::TrainError;
+use super::sift::{self, MlpShape};
+use super::{ModelKind, TrainConfig, TrainError};
 use crate::checkpoint::safetensors::{write, TensorBytes};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -15,111 +15,6 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-
-/// The network a family transforms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ModelKind {
-    /// Fully connected: `--hidden-layers` × `--width`.
-    Mlp,
-    /// Conv–BN–ReLU–pool stages of `--conv-channels`, global average pooling, classifier.
-    Cnn,
-}
-
-/// Everything one run depends on; no global state, so many runs can go in parallel.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrainConfig {
-    /// Name recorded in the checkpoints' `run` field.
-    pub run: String,
-    pub family: Family,
-    pub sparsity: f64,
-    pub method: Method,
-    pub layout: Layout,
-    pub seed: u64,
-    pub epochs: usize,
-    /// Write a checkpoint every this many epochs (0: only at initialization and at the end).
-    pub checkpoint_every: usize,
-    pub out: PathBuf,
-    pub model: ModelKind,
-    pub hidden_layers: usize,
-    pub width: usize,
-    /// Output channels of the CNN's conv stages.
-    pub conv_channels: Vec<usize>,
-    pub batch_size: usize,
-    pub lr: f64,
-    pub momentum: f32,
-    pub nesterov: bool,
-    pub weight_decay: f32,
-    pub warmup_epochs: usize,
-    pub dataset: data::DatasetKind,
-    /// Directory of the MNIST / CIFAR files (the digits are built in).
-    pub data: Option<PathBuf>,
-    pub test_fraction: f64,
-    pub val_fraction: f64,
-    /// Worker threads for this run's kernels (1: sequential and bit-reproducible).
-    pub threads: usize,
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        TrainConfig {
-            run: "run".into(),
-            family: Family::Dense,
-            sparsity: 0.9,
-            method: Method::Static,
-            layout: Layout::Uniform,
-            seed: 0,
-            epochs: 30,
-            checkpoint_every: 10,
-            out: PathBuf::from("runs"),
-            model: ModelKind::Mlp,
-            hidden_layers: 2,
-            width: 128,
-            conv_channels: vec![32, 64],
-            batch_size: 64,
-            lr: 0.05,
-            momentum: 0.9,
-            nesterov: true,
-            weight_decay: 5e-4,
-            warmup_epochs: 2,
-            dataset: data::DatasetKind::Digits,
-            data: None,
-            test_fraction: 0.2,
-            val_fraction: 0.1,
-            threads: 1,
-        }
-    }
-}
-
-impl TrainConfig {
-    /// The sparsity the run actually has: the dense baseline has none.
-    pub fn effective_sparsity(&self) -> f64 {
-        if self.family == Family::Dense {
-            0.0
-        } else {
-            self.sparsity
-        }
-    }
-
-    pub fn validate(&self) -> Result<(), TrainError> {
-        let bad = |m: String| Err(TrainError::Config(m));
-        if self.epochs == 0 {
-            return bad("--epochs must be at least 1".into());
-        }
-        if self.batch_size == 0 || self.width == 0 || self.hidden_layers == 0 {
-            return bad("--batch-size, --width and --hidden-layers must be at least 1".into());
-        }
-        if !(self.test_fraction > 0.0 && self.val_fraction >= 0.0 && self.test_fraction + self.val_fraction < 1.0) {
-            return bad(format!(
-                "--test-fraction {} and --val-fraction {} must leave training data (test > 0, val ≥ 0, sum < 1)",
-                self.test_fraction, self.val_fraction
-            ));
-        }
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return bad(format!("--lr {} must be a positive number", self.lr));
-        }
-        Ok(())
-    }
-}
 
 /// One step's progress, for a progress bar.
 #[derive(Debug, Clone, Copy)]
@@ -198,7 +93,7 @@ struct State {
 
 fn write_checkpoint(cfg: &TrainConfig, dataset: &str, model: &dyn Network, s: &State) -> Result<PathBuf, TrainError> {
     let meta: BTreeMap<String, String> = [
-        ("run", cfg.run.clone()),
+        ("run", cfg.run_name()),
         ("step", s.step.to_string()),
         ("epoch", s.epoch.to_string()),
         ("test_acc", s.test_acc.to_string()),
@@ -261,9 +156,9 @@ pub fn train_run(cfg: &TrainConfig, progress: Option<&(dyn Fn(Progress) + Sync)>
         });
     }
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(cfg.threads.max(1))
+        .num_threads(cfg.worker_threads())
         .build()
-        .map_err(|e| TrainError::Config(format!("cannot start {} threads: {e}", cfg.threads)))?;
+        .map_err(|e| TrainError::Config(format!("cannot start {} threads: {e}", cfg.worker_threads())))?;
     pool.install(|| train_on(cfg, &split, progress))
 }
 
@@ -272,7 +167,7 @@ fn train_on(
     split: &data::Split,
     progress: Option<&(dyn Fn(Progress) + Sync)>,
 ) -> Result<TrainSummary, TrainError> {
-    let threads = cfg.threads.max(1);
+    let threads = cfg.worker_threads();
     let train = &split.train;
     let mlp = MlpShape { inputs: train.features, hidden: vec![cfg.width; cfg.hidden_layers], classes: train.classes };
     let cnn = CnnShape { image: train.image, channels: cfg.conv_channels.clone(), classes: train.classes };
@@ -344,7 +239,7 @@ fn train_on(
             }
         }
         if !loss_sum.is_finite() {
-            return Err(TrainError::Diverged { run: cfg.run.clone(), epoch });
+            return Err(TrainError::Diverged { run: cfg.run_name(), epoch });
         }
         state.epoch = epoch;
         state.train_loss = loss_sum / train.len() as f64;
@@ -364,7 +259,7 @@ fn train_on(
         }
     }
     Ok(TrainSummary {
-        run: cfg.run.clone(),
+        run: cfg.run_name(),
         test_acc: state.test_acc,
         val_acc: state.val_acc,
         train_loss: state.train_loss,

@@ -8,8 +8,7 @@ use maskspec::plot::{
     Format, HeatmapOptions, HeatmapPanel, PlotError, Point, ScatterGroup, ScatterOptions,
 };
 
-mod seeded;
-use seeded::stream;
+use crate::seeded::stream;
 
 fn out_dir() -> (Option<tempfile::TempDir>, PathBuf) {
     match std::env::var_os("MASKSPEC_KEEP_PLOTS") {

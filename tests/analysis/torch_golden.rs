@@ -2,7 +2,7 @@
 //! `tests/fixtures/torch/`): every readable file gives the oracle's metrics in its
 //! `.expected.json` to 1e-9 relative, and the checkpoint dict's scalars reach the metadata.
 
-mod common;
+use crate::oracle;
 
 use maskspec::checkpoint;
 use maskspec::metrics::MetricParams;
@@ -27,7 +27,7 @@ fn check(pt: &str, json: &str) {
     };
     // These files were made by an earlier oracle that did not print full_spectrum_l2 for
     // every layer: the values it gives must agree, absent ones are not compared.
-    common::check_against_oracle(&fixture(pt), &layers, None, &MetricParams::default(), false);
+    oracle::check_against_oracle(&fixture(pt), &layers, None, &MetricParams::default(), false);
 }
 
 #[test]

@@ -15,7 +15,7 @@ struct Golden {
 #[test]
 fn matches_griddata_inside_and_outside_the_hull() {
     let golden: Golden =
-        serde_json::from_str(include_str!("fixtures/stats/griddata.json")).expect("griddata.json parses");
+        serde_json::from_str(include_str!("../fixtures/stats/griddata.json")).expect("griddata.json parses");
     let points: Vec<Point> =
         golden.points.iter().zip(&golden.values).map(|(p, &z)| Point { x: p[0], y: p[1], z }).collect();
     let interpolator = LinearInterpolator::new(&points).unwrap();

@@ -6,9 +6,7 @@
 //! the run and names the case). Also replays every input the cargo-fuzz runs found
 //! (`tests/fixtures/fuzz/<target>/`).
 
-mod harness;
-
-use harness::Reader;
+use crate::harness::Reader;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -285,7 +285,8 @@ fn a_bad_sweep_file_is_one_line_naming_the_key() {
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
     assert_eq!(message.lines().count(), 1, "{message}");
-    assert!(message.contains("sweep.methods = \"magic\" is not one of: static, set, rigl"), "{message}");
+    assert!(message.contains("line 2") && message.contains("methods = [\"magic\"]"), "{message}");
+    assert!(message.contains("unknown variant `magic`, expected one of `static`, `set`, `rigl`"), "{message}");
     assert!(!dir.path().join("out").exists(), "nothing written for a bad sweep file");
 }
 

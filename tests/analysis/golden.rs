@@ -3,7 +3,7 @@
 //! Agreement: 1e-9 relative, or 1e-12 absolute near 0. A field the oracle leaves out must be
 //! null here, and the other way round.
 
-mod common;
+use crate::oracle;
 
 use maskspec::metrics::MetricParams;
 use maskspec::spectral::SvdParams;
@@ -17,7 +17,7 @@ fn fixture(name: &str) -> PathBuf {
 fn check(file: &str, expected: &str, params: &MetricParams) {
     let oracle: Value = serde_json::from_str(&std::fs::read_to_string(fixture(expected)).unwrap()).unwrap();
     let (layers, model) = (oracle["layers"].as_object().unwrap(), oracle["model"].as_object());
-    common::check_against_oracle(&fixture(file), layers, model, params, true);
+    oracle::check_against_oracle(&fixture(file), layers, model, params, true);
 }
 
 /// The iterative (Lanczos) path on every graph, however small, where the default settings

@@ -8,8 +8,7 @@ use std::process::{Command, Output};
 
 use maskspec::checkpoint::safetensors::{write, TensorBytes};
 
-mod seeded;
-use seeded::stream;
+use crate::seeded::stream;
 
 /// runs/s{sparsity}-{seed}/step_{0,100,200}.safetensors: two layers with random masks of
 /// density about 1 − sparsity, redrawn at every step, and SPEC §6 metadata (run, step, sparsity,

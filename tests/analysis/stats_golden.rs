@@ -28,7 +28,7 @@ struct Expected {
 }
 
 fn golden() -> Golden {
-    serde_json::from_str(include_str!("fixtures/stats/golden.json")).expect("golden.json parses")
+    serde_json::from_str(include_str!("../fixtures/stats/golden.json")).expect("golden.json parses")
 }
 
 /// 1e-10 relative; a statistic that is zero in exact arithmetic (scipy: −2.4e-17) can only

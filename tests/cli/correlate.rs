@@ -1,8 +1,7 @@
 //! `maskspec correlate` run as a binary on a summary CSV.
 
+use crate::seeded;
 use std::process::Command;
-
-mod seeded;
 
 fn summary_csv(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("summary.csv");

@@ -1,0 +1,41 @@
+//! Progress bars on a terminal (stderr), fed by the library's callbacks; without a terminal
+//! nothing is drawn, so batch logs stay clean.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use maskspec::analyze::AnalyzeEvent;
+use maskspec::train::Progress;
+
+fn bar(template: &str) -> ProgressBar {
+    let bar = if std::io::stderr().is_terminal() { ProgressBar::new(0) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "),
+    );
+    bar
+}
+
+/// `analyze`: checkpoints done out of those found.
+pub fn analyze_bar() -> ProgressBar {
+    bar("{spinner} analyzing {pos}/{len} checkpoints [{bar:30}] {elapsed} (eta {eta})")
+}
+
+pub fn on_analyze(bar: &ProgressBar, event: AnalyzeEvent) {
+    match event {
+        AnalyzeEvent::Found { files } => bar.set_length(files as u64),
+        AnalyzeEvent::FileDone => bar.inc(1),
+    }
+}
+
+/// `train`: steps, loss and ETA of one run.
+pub fn train_bar(run: &str) -> ProgressBar {
+    let bar = bar("{prefix} [{bar:30}] {pos}/{len} steps, {msg}, ETA {eta}");
+    bar.set_prefix(run.to_string());
+    bar
+}
+
+pub fn on_train_step(bar: &ProgressBar, p: Progress) {
+    bar.set_length(p.total_steps as u64);
+    bar.set_position(p.step as u64);
+    bar.set_message(p.message());
+}

@@ -1,0 +1,239 @@
+//! The one description of a training run. `maskspec train`'s flags flatten into it (with the
+//! `cli` feature), the sweep file's `[training]` table deserializes into it, and its
+//! [`Default`] is the only place a default is written, so the command line, the sweep file and
+//! the library cannot drift apart. The key names are the flag names (`--hidden-layers` is
+//! `hidden_layers`).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::data::DatasetKind;
+use super::{Family, Layout, Method, TrainError};
+
+/// The network a family transforms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// Fully connected: `--hidden-layers` × `--width`.
+    Mlp,
+    /// Conv–BN–ReLU–pool stages of `--conv-channels`, global average pooling, classifier.
+    Cnn,
+}
+
+/// Everything one run depends on; no global state, so many runs can go in parallel.
+///
+/// The fields a sweep sets per run (name, family, sparsity, method, layout, seed, output
+/// directory, threads) are not keys of the sweep file's `[training]` table: the sweep's grid
+/// and the pipeline fill them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Run name stored in the checkpoints (default: FAMILY_sSPARSITY_METHOD_LAYOUT_seedN).
+    #[serde(skip)]
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub run: Option<String>,
+    /// Sparse-IFT family replacing every dense layer (SPEC §7); `dense` is the baseline.
+    #[serde(skip)]
+    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = Family::Dense))]
+    pub family: Family,
+    /// Sparsity s in [0, 1) of the sparse layers (ignored by `dense`).
+    #[serde(skip)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainConfig::default().sparsity))]
+    pub sparsity: f64,
+    /// Mask updates during training (SPEC §8): static, set or rigl.
+    #[serde(skip)]
+    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = Method::Static))]
+    pub method: Method,
+    /// Initial distribution of nonzeros over the sparse layers: uniform or erk.
+    #[serde(skip)]
+    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = Layout::Uniform))]
+    pub layout: Layout,
+    /// Seed of the data split, initialization, masks, batch order and DST growth.
+    #[serde(skip)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 0))]
+    pub seed: u64,
+    /// Output directory for `epoch_EEEE.safetensors` checkpoints and `log.csv`.
+    #[serde(skip)]
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub out: PathBuf,
+    /// Worker threads (0: all cores); 1 gives bit-identical checkpoints for a seed.
+    #[serde(skip)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 0))]
+    pub threads: usize,
+
+    /// Training epochs.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainConfig::default().epochs))]
+    pub epochs: usize,
+    /// Write a checkpoint every N epochs (0: only at initialization and at the end).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainConfig::default().checkpoint_every))]
+    pub checkpoint_every: usize,
+    /// Mini-batch size.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainConfig::default().batch_size))]
+    pub batch_size: usize,
+    /// Peak learning rate (cosine decay after a linear warm-up).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainConfig::default().lr))]
+    pub lr: f64,
+    /// SGD momentum.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainConfig::default().momentum))]
+    pub momentum: f32,
+    /// Nesterov momentum (`--no-nesterov` for plain momentum).
+    #[cfg_attr(
+        feature = "cli",
+        arg(long = "no-nesterov", action = clap::ArgAction::SetFalse, help = "Plain momentum instead of Nesterov")
+    )]
+    pub nesterov: bool,
+    /// L2 weight decay on weights (not biases).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainConfig::default().weight_decay))]
+    pub weight_decay: f32,
+    /// Epochs of linear learning-rate warm-up.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainConfig::default().warmup_epochs))]
+    pub warmup_epochs: usize,
+
+    /// Network the family transforms: mlp or cnn.
+    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = ModelKind::Mlp))]
+    pub model: ModelKind,
+    /// Hidden layers of the dense MLP the family transforms.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainConfig::default().hidden_layers))]
+    pub hidden_layers: usize,
+    /// Width of each hidden layer of the dense MLP.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainConfig::default().width))]
+    pub width: usize,
+    /// Output channels of the CNN's conv stages, comma-separated (each stage halves H and W).
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ',', default_value = "32,64"))]
+    pub conv_channels: Vec<usize>,
+
+    /// Data set: the built-in digits, or MNIST / Fashion-MNIST IDX files, CIFAR-10 or
+    /// CIFAR-100 binary files from --data.
+    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = DatasetKind::Digits))]
+    pub dataset: DatasetKind,
+    /// Directory holding the --dataset files (raw or .gz); the digits are built in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub data: Option<PathBuf>,
+    /// Fraction of each digit class held out for the test accuracy (MNIST/CIFAR bring their
+    /// own test set).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainConfig::default().test_fraction))]
+    pub test_fraction: f64,
+    /// Fraction of each class held out for the validation accuracy (0: none, `val_acc` is NaN).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainConfig::default().val_fraction))]
+    pub val_fraction: f64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            run: None,
+            family: Family::Dense,
+            sparsity: 0.9,
+            method: Method::Static,
+            layout: Layout::Uniform,
+            seed: 0,
+            out: PathBuf::from("runs"),
+            threads: 0,
+            epochs: 30,
+            checkpoint_every: 5,
+            batch_size: 64,
+            lr: 0.05,
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 5e-4,
+            warmup_epochs: 2,
+            model: ModelKind::Mlp,
+            hidden_layers: 2,
+            width: 128,
+            conv_channels: vec![32, 64],
+            dataset: DatasetKind::Digits,
+            data: None,
+            test_fraction: 0.2,
+            val_fraction: 0.1,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The sparsity the run actually has: the dense baseline has none.
+    pub fn effective_sparsity(&self) -> f64 {
+        if self.family == Family::Dense {
+            0.0
+        } else {
+            self.sparsity
+        }
+    }
+
+    /// The name recorded in the checkpoints: `run`, else one made of the family, sparsity,
+    /// method, layout and seed (the pipeline's run names).
+    pub fn run_name(&self) -> String {
+        self.run.clone().unwrap_or_else(|| {
+            format!(
+                "{}_s{}_{}_{}_seed{}",
+                self.family.as_str(),
+                self.effective_sparsity(),
+                self.method.as_str(),
+                self.layout.as_str(),
+                self.seed
+            )
+        })
+    }
+
+    /// Threads the run's kernels use: `threads`, or every core for 0.
+    pub fn worker_threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |m: String| Err(TrainError::Config(m));
+        if self.epochs == 0 {
+            return bad("--epochs must be at least 1".into());
+        }
+        if self.batch_size == 0 || self.width == 0 || self.hidden_layers == 0 {
+            return bad("--batch-size, --width and --hidden-layers must be at least 1".into());
+        }
+        if !(self.test_fraction > 0.0 && self.val_fraction >= 0.0 && self.test_fraction + self.val_fraction < 1.0) {
+            return bad(format!(
+                "--test-fraction {} and --val-fraction {} must leave training data (test > 0, val ≥ 0, sum < 1)",
+                self.test_fraction, self.val_fraction
+            ));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return bad(format!("--lr {} must be a positive number", self.lr));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_training_table_takes_the_flag_names_and_refuses_per_run_keys() {
+        let cfg: TrainConfig =
+            toml::from_str("epochs = 3\nhidden_layers = 1\ndataset = \"mnist\"\nnesterov = false").unwrap();
+        assert_eq!((cfg.epochs, cfg.hidden_layers, cfg.dataset, cfg.nesterov), (3, 1, DatasetKind::Mnist, false));
+        assert_eq!(cfg.batch_size, TrainConfig::default().batch_size);
+        for per_run in ["family = \"wide\"", "seed = 1", "threads = 2", "run = \"x\"", "out = \"o\""] {
+            let err = toml::from_str::<TrainConfig>(per_run).unwrap_err().to_string();
+            assert!(err.contains("unknown field"), "{per_run}: {err}");
+        }
+        let err = toml::from_str::<TrainConfig>("model = \"transformer\"").unwrap_err().to_string();
+        assert!(err.contains("unknown variant `transformer`"), "{err}");
+    }
+
+    #[test]
+    fn run_names_and_threads() {
+        let mut cfg = TrainConfig { family: Family::Wide, sparsity: 0.75, method: Method::Rigl, ..Default::default() };
+        assert_eq!(cfg.run_name(), "wide_s0.75_rigl_uniform_seed0");
+        cfg.family = Family::Dense;
+        assert_eq!(cfg.run_name(), "dense_s0_rigl_uniform_seed0");
+        cfg.run = Some("mine".into());
+        assert_eq!(cfg.run_name(), "mine");
+        assert!(cfg.worker_threads() >= 1);
+        assert_eq!(TrainConfig { threads: 3, ..cfg }.worker_threads(), 3);
+    }
+}
