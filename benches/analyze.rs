@@ -41,7 +41,7 @@ fn random_layer(name: &str, shape: Vec<usize>, density: f64, rng: &mut ChaCha8Rn
     let n: usize = shape.iter().product();
     let mask: Vec<bool> = (0..n).map(|_| rng.random_bool(density)).collect();
     let weight = mask.iter().map(|&m| if m { rng.random_range(-1.0..1.0) } else { 0.0 }).collect();
-    Layer { name: name.to_string(), shape, weight, mask }
+    Layer::new(name, shape, weight, Some(mask)).expect("a valid seeded layer")
 }
 
 fn resnet18(density: f64) -> Vec<Layer> {
@@ -51,7 +51,7 @@ fn resnet18(density: f64) -> Vec<Layer> {
 
 fn bench_resnet18(c: &mut Criterion) {
     let layers = resnet18(0.1);
-    let weights: usize = layers.iter().map(|l| l.weight.len()).sum();
+    let weights: usize = layers.iter().map(|l| l.weight().len()).sum();
     eprintln!("ResNet-18 width 64: {} layers, {weights} weights", layers.len());
     let params = MetricParams::default();
     let mut group = c.benchmark_group("resnet18_w64_s90");
@@ -63,9 +63,9 @@ fn bench_resnet18(c: &mut Criterion) {
     let path = dir.path().join("resnet18.safetensors");
     let mut tensors = Vec::new();
     for l in &layers {
-        let w: Vec<f32> = l.weight.iter().map(|&v| v as f32).collect();
-        tensors.push((l.name.clone(), TensorBytes::f32(l.shape.clone(), &w)));
-        tensors.push((format!("{}_mask", l.name), TensorBytes::mask_u8(l.shape.clone(), &l.mask)));
+        let w: Vec<f32> = l.weight().iter().map(|&v| v as f32).collect();
+        tensors.push((l.name().to_string(), TensorBytes::f32(l.shape().to_vec(), &w)));
+        tensors.push((format!("{}_mask", l.name()), TensorBytes::mask_u8(l.shape().to_vec(), l.mask())));
     }
     write(&path, &tensors, &BTreeMap::new()).unwrap();
     let options = AnalyzeOptions::default();
@@ -78,7 +78,13 @@ fn bench_llm_layer(c: &mut Criterion) {
     let layer = random_layer("mlp.up_proj.weight", vec![4096, 11008], 0.5, &mut rng);
     // The same layer as a checkpoint holds it: LLM weights are stored in bf16, f16 or f32, so
     // every value is exactly an f32 (the weighted products then stream half the bytes).
-    let stored = Layer { weight: layer.weight.iter().map(|&w| w as f32 as f64).collect(), ..layer.clone() };
+    let stored = Layer::new(
+        layer.name(),
+        layer.shape().to_vec(),
+        layer.weight().iter().map(|&w| w as f32 as f64).collect(),
+        Some(layer.mask().to_vec()),
+    )
+    .expect("the same layer, rounded to f32");
     let params = MetricParams::default();
     let mut group = c.benchmark_group("llm_mlp_4096x11008_d50");
     group.sample_size(10).measurement_time(Duration::from_secs(20));

@@ -135,7 +135,7 @@ fn fixtures() -> (PathBuf, PathBuf) {
 fn read_layers(path: &Path) -> usize {
     let source = checkpoint::open(path).unwrap();
     let specs = discover_layers(source.as_ref(), &LayerFilter::default()).unwrap();
-    specs.iter().map(|spec| load_layer(source.as_ref(), spec).unwrap().weight.len()).sum()
+    specs.iter().map(|spec| load_layer(source.as_ref(), spec).unwrap().weight().len()).sum()
 }
 
 fn bench_read(c: &mut Criterion) {

@@ -164,13 +164,6 @@ pub fn load_layer(source: &dyn TensorSource, spec: &LayerSpec) -> Result<Layer, 
             *w = if m { *w } else { 0.0 };
         }
     }
-    let non_finite = weight.iter().zip(&mask).filter(|(w, &m)| m && !w.is_finite()).count();
-    if non_finite > 0 {
-        return Err(CheckpointError::tensor(
-            source.path(),
-            &info.name,
-            format!("{non_finite} of its weights are NaN or infinite; the run that wrote it diverged, analyze an earlier checkpoint"),
-        ));
-    }
-    Ok(Layer { name: spec.name.clone(), shape: info.shape.clone(), weight, mask })
+    Layer::new(spec.name.clone(), info.shape.clone(), weight, Some(mask))
+        .map_err(|e| CheckpointError::tensor(source.path(), &info.name, e.to_string()))
 }

@@ -99,17 +99,80 @@ pub trait TensorSource: Send + Sync {
 }
 
 /// One layer, as every reader delivers it: a weight of shape `[out, in]` or
-/// `[out, in, kh, kw]` (row-major) and its 0/1 mask of the same shape.
+/// `[out, in, kh, kw]` (row-major) and its 0/1 mask of the same shape. Built only through
+/// [`Layer::new`], so every `Layer` has a valid shape, matching lengths and finite kept weights.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Layer {
-    pub name: String,
-    pub shape: Vec<usize>,
-    /// The effective weight (`weight_orig * weight_mask` under `torch.nn.utils.prune`).
-    pub weight: Vec<f64>,
-    pub mask: Vec<bool>,
+    name: String,
+    shape: Vec<usize>,
+    weight: Vec<f64>,
+    mask: Vec<bool>,
+}
+
+/// Why [`Layer::new`] refused its parts.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LayerError {
+    #[error("shape {shape:?} is neither [out, in] nor [out, in, kh, kw]")]
+    Rank { shape: Vec<usize> },
+    #[error("holds {values} values but its shape {shape:?} says {expected}")]
+    Length { values: usize, shape: Vec<usize>, expected: usize },
+    #[error("mask holds {mask} values but its weight has {weight}; a mask must match its weight element for element")]
+    MaskLength { mask: usize, weight: usize },
+    #[error(
+        "{count} of its weights are NaN or infinite; the run that wrote it diverged, analyze an earlier checkpoint"
+    )]
+    NonFinite { count: usize },
 }
 
 impl Layer {
+    /// A layer of `weight` (row-major, of `shape`) and its `mask`; without a mask, every
+    /// nonzero weight is an edge (SPEC §1). Weights off the mask may be anything; those it
+    /// keeps must be finite.
+    pub fn new(
+        name: impl Into<String>,
+        shape: Vec<usize>,
+        weight: Vec<f64>,
+        mask: Option<Vec<bool>>,
+    ) -> Result<Layer, LayerError> {
+        if shape.len() != 2 && shape.len() != 4 {
+            return Err(LayerError::Rank { shape });
+        }
+        let expected = shape.iter().product::<usize>();
+        if weight.len() != expected {
+            return Err(LayerError::Length { values: weight.len(), shape, expected });
+        }
+        let mask = match mask {
+            Some(mask) if mask.len() != weight.len() => {
+                return Err(LayerError::MaskLength { mask: mask.len(), weight: weight.len() })
+            }
+            Some(mask) => mask,
+            None => weight.iter().map(|&w| w != 0.0).collect(),
+        };
+        let count = weight.iter().zip(&mask).filter(|(w, &m)| m && !w.is_finite()).count();
+        if count > 0 {
+            return Err(LayerError::NonFinite { count });
+        }
+        Ok(Layer { name: name.into(), shape, weight, mask })
+    }
+
+    /// The tensor's name (with `weight_orig` reported as `weight`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// `[out, in]` or `[out, in, kh, kw]`.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    /// The effective weight, row-major (`weight_orig * weight_mask` under `torch.nn.utils.prune`).
+    pub fn weight(&self) -> &[f64] {
+        &self.weight
+    }
+    /// Which weights are edges of the graph.
+    pub fn mask(&self) -> &[bool] {
+        &self.mask
+    }
+
     /// Rows of the biadjacency: output nodes.
     pub fn n_rows(&self) -> usize {
         self.shape[0]
@@ -205,4 +268,31 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), CheckpointError> {
         // block until a writer came.
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Layer, LayerError};
+
+    #[test]
+    fn a_layer_is_checked_when_built() {
+        let layer = Layer::new("w", vec![2, 3], vec![0.0, 1.0, 2.0, 0.0, 0.0, -1.0], None).unwrap();
+        assert_eq!(layer.mask(), [false, true, true, false, false, true]);
+        assert_eq!((layer.n_rows(), layer.n_cols()), (2, 3));
+        let conv = Layer::new("c", vec![2, 1, 2, 2], vec![1.0; 8], Some(vec![true; 8])).unwrap();
+        assert_eq!(conv.n_cols(), 4);
+        assert_eq!(Layer::new("b", vec![6], vec![1.0; 6], None), Err(LayerError::Rank { shape: vec![6] }));
+        assert_eq!(
+            Layer::new("w", vec![2, 3], vec![1.0; 5], None),
+            Err(LayerError::Length { values: 5, shape: vec![2, 3], expected: 6 })
+        );
+        assert_eq!(
+            Layer::new("w", vec![2, 3], vec![1.0; 6], Some(vec![true; 4])),
+            Err(LayerError::MaskLength { mask: 4, weight: 6 })
+        );
+        let nan_kept = Layer::new("w", vec![1, 2], vec![f64::NAN, 1.0], Some(vec![true, true]));
+        assert_eq!(nan_kept, Err(LayerError::NonFinite { count: 1 }));
+        // A NaN the mask drops is no edge and does no harm.
+        assert!(Layer::new("w", vec![1, 2], vec![f64::NAN, 1.0], Some(vec![false, true])).is_ok());
+    }
 }

@@ -25,7 +25,7 @@ pub struct BipartiteGraph {
 impl BipartiteGraph {
     /// Builds the biadjacency of `layer` and drops its isolated input and output nodes.
     pub fn from_layer(layer: &Layer) -> BipartiteGraph {
-        let full = Csr::from_dense_mask(layer.n_rows(), layer.n_cols(), &layer.mask, &layer.weight);
+        let full = Csr::from_dense_mask(layer.n_rows(), layer.n_cols(), layer.mask(), layer.weight());
         let (b, kept_in) = full.without_isolated();
         BipartiteGraph { b, dim_in: layer.n_cols(), dim_out: layer.n_rows(), kept_in }
     }

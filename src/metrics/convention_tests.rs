@@ -22,7 +22,7 @@ fn blocks(blocks: &[(usize, usize)]) -> Layer {
         (r0, c0) = (r0 + a, c0 + b);
     }
     let weight = mask.iter().map(|&m| if m { 1.0 } else { 0.0 }).collect();
-    Layer { name: "w".into(), shape: vec![rows, cols], weight, mask }
+    Layer::new("w", vec![rows, cols], weight, Some(mask)).unwrap()
 }
 
 fn close(a: Option<f64>, b: f64) -> bool {

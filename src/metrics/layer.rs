@@ -49,8 +49,8 @@ pub fn layer_metrics(layer: &Layer, params: &MetricParams) -> LayerMetrics {
     let graph = BipartiteGraph::from_layer(layer);
     let (dim_in, dim_out) = (graph.dim_in, graph.dim_out);
     let mut m = LayerMetrics {
-        layer: layer.name.clone(),
-        shape: layer.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x"),
+        layer: layer.name().to_string(),
+        shape: layer.shape().iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x"),
         dim_in,
         dim_out,
         n_in: graph.n_in(),

@@ -127,12 +127,12 @@ fn layers_match_the_oracle_structure() {
             let context = format!("{name}: {}", spec.name);
             assert_eq!(rows as u64, e["dim_out"].as_u64().unwrap(), "{context}: dim_out");
             assert_eq!(cols as u64, e["dim_in"].as_u64().unwrap(), "{context}: dim_in");
-            let edges = layer.mask.iter().filter(|&&m| m).count();
+            let edges = layer.mask().iter().filter(|&&m| m).count();
             assert_eq!(edges as u64, e["edges"].as_u64().unwrap(), "{context}: edges");
             let out_degree: Vec<usize> =
-                layer.mask.chunks(cols).map(|row| row.iter().filter(|&&m| m).count()).collect();
+                layer.mask().chunks(cols).map(|row| row.iter().filter(|&&m| m).count()).collect();
             let in_degree: Vec<usize> =
-                (0..cols).map(|c| (0..rows).filter(|&r| layer.mask[r * cols + c]).count()).collect();
+                (0..cols).map(|c| (0..rows).filter(|&r| layer.mask()[r * cols + c]).count()).collect();
             let isolated = |d: &[usize]| d.iter().filter(|&&k| k == 0).count() as u64;
             assert_eq!(isolated(&out_degree), e["isolated_out"].as_u64().unwrap(), "{context}: isolated_out");
             assert_eq!(isolated(&in_degree), e["isolated_in"].as_u64().unwrap(), "{context}: isolated_in");
@@ -155,9 +155,9 @@ fn a_bool_prune_mask_is_the_layer_mask() {
     assert!(spec.weight_orig);
     assert_eq!(source.tensors()[spec.mask.unwrap()].dtype, Dtype::Bool);
     let layer = load_layer(source.as_ref(), spec).unwrap();
-    let kept = layer.mask.iter().filter(|&&m| m).count() as u64;
+    let kept = layer.mask().iter().filter(|&&m| m).count() as u64;
     assert_eq!(kept, expected["tensors"]["fc.weight_mask"]["nonzero"].as_u64().unwrap());
-    assert!(layer.weight.iter().zip(&layer.mask).all(|(w, &m)| m || *w == 0.0));
+    assert!(layer.weight().iter().zip(layer.mask()).all(|(w, &m)| m || *w == 0.0));
 }
 
 fn error_of(name: &str) -> CheckpointError {

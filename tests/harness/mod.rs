@@ -110,7 +110,7 @@ pub fn read_checkpoint(path: &Path) -> Result<(), String> {
     let mut first_error = None;
     for spec in &specs {
         match checkpoint::load_layer(source.as_ref(), spec) {
-            Ok(layer) if layer.weight.len() <= ANALYZE_UP_TO => drop(layer_metrics(&layer, &params)),
+            Ok(layer) if layer.weight().len() <= ANALYZE_UP_TO => drop(layer_metrics(&layer, &params)),
             Ok(_) => {}
             Err(e) => first_error = first_error.or(Some(e.to_string())),
         }

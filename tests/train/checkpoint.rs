@@ -81,14 +81,14 @@ fn checkpoints_hold_spec_metadata_and_analyzable_layers() {
         for spec in &specs {
             assert!(spec.mask.is_some(), "{} has its explicit mask", spec.name);
             let layer = load_layer(source.as_ref(), spec).unwrap();
-            assert_eq!(layer.shape.len(), 2);
-            assert!(layer.weight.iter().zip(&layer.mask).all(|(&w, &m)| m || w == 0.0));
+            assert_eq!(layer.shape().len(), 2);
+            assert!(layer.weight().iter().zip(layer.mask()).all(|(&w, &m)| m || w == 0.0));
         }
         // fc1.sparse: 64 → 32 at its ERK density; its nonzeros are the mask's.
         let fc1 = specs.iter().find(|s| s.name == "fc1.sparse.weight").unwrap();
         let sparse = load_layer(source.as_ref(), fc1).unwrap();
-        assert_eq!(sparse.shape, vec![32, 64]);
-        let nnz = sparse.mask.iter().filter(|&&m| m).count();
+        assert_eq!(sparse.shape(), vec![32, 64]);
+        let nnz = sparse.mask().iter().filter(|&&m| m).count();
         assert!(nnz > 0 && nnz < 32 * 64);
     }
     let final_meta = checkpoint::open(summary.checkpoints.last().unwrap()).unwrap().metadata().clone();
@@ -124,7 +124,7 @@ fn same_seed_on_one_thread_gives_bit_identical_checkpoints() {
         let masks = |p: &Path| {
             let source = checkpoint::open(p).unwrap();
             let specs = discover_layers(source.as_ref(), &LayerFilter::default()).unwrap();
-            specs.iter().map(|s| load_layer(source.as_ref(), s).unwrap().mask).collect::<Vec<_>>()
+            specs.iter().map(|s| load_layer(source.as_ref(), s).unwrap().mask().to_vec()).collect::<Vec<_>>()
         };
         let changed = masks(&ra.checkpoints[0]) != masks(ra.checkpoints.last().unwrap());
         assert_eq!(changed, method != Method::Static, "{family:?} {method:?}");

@@ -141,7 +141,7 @@ fn cnn_learns_digits_and_writes_4d_conv_layers() {
         let layer = load_layer(source.as_ref(), conv1).unwrap();
         // Sparse Wide at s = 0.75 doubles the channels.
         let width = if family == Family::Wide { 64 } else { 32 };
-        assert_eq!(layer.shape, vec![width, 1, 3, 3]);
+        assert_eq!(layer.shape(), vec![width, 1, 3, 3]);
         assert!(source.tensors().iter().any(|t| t.name == "conv2.bn.running_var"));
     }
 }
