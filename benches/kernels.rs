@@ -133,7 +133,10 @@ fn roofline(c: &mut Criterion) {
 
 /// `Σ values[k] · operand[index[k], 0..16]` with four accumulators (one multiply-add's latency):
 /// per stored weight one index load, one broadcast load and one fused multiply-add of a
-/// 16-lane operand row read from memory. Every index must be below `operand.len() / 16`.
+/// 16-lane operand row read from memory.
+///
+/// # Safety
+/// The CPU has AVX-512F and every index is below `operand.len() / 16`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn gather_fma(index: &[u32], values: &[f32], operand: &[f32]) -> [f32; 16] {
@@ -141,8 +144,8 @@ unsafe fn gather_fma(index: &[u32], values: &[f32], operand: &[f32]) -> [f32; 16
     let mut acc = [_mm512_setzero_ps(); 4];
     for (index, values) in index.chunks_exact(4).zip(values.chunks_exact(4)) {
         for q in 0..4 {
-            // SAFETY (caller): the row's 16 values are within `operand`. No bounds check in the
-            // loop, as in the kernels, whose indices are checked when a layer is built.
+            // SAFETY: by the contract the row's 16 values are within `operand`. No bounds check
+            // in the loop, as in the kernels, whose indices are checked when a layer is built.
             let row = unsafe { _mm512_loadu_ps(operand.as_ptr().add(index[q] as usize * 16)) };
             acc[q] = _mm512_fmadd_ps(_mm512_set1_ps(values[q]), row, acc[q]);
         }

@@ -29,7 +29,7 @@ fn random_layer(seed: u64, n_rows: usize, n_cols: usize, density: f64) -> Csr {
         }
         row_ptr.push(col_idx.len());
     }
-    Csr { n_rows, n_cols, row_ptr, col_idx, values }
+    Csr::new(n_rows, n_cols, row_ptr, col_idx, values).expect("a valid random layer")
 }
 
 fn bench_layer(c: &mut Criterion, name: &str, b: &Csr, parallel_modes: &[bool], measurement: Duration) {

@@ -3,18 +3,95 @@ use rayon::prelude::*;
 /// A sparse matrix in compressed sparse row form. As a biadjacency: rows are output nodes,
 /// columns input nodes, `values` the edge weights `|W_ij|` (the 0/1 graph is the same
 /// pattern with every value taken as 1).
+///
+/// The fields are the crate's: every constructor keeps the invariants that the kernels
+/// (some of them unchecked SIMD loads) rely on, and [`Csr::new`] checks them on parts built
+/// elsewhere:
+/// - `row_ptr` has `n_rows + 1` entries, starts at 0, never decreases and ends at the number
+///   of entries;
+/// - `col_idx` and `values` have one element per entry; every column is below `n_cols`
+///   (which fits in a `u32`) and a row's columns ascend strictly.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Csr {
-    pub n_rows: usize,
-    pub n_cols: usize,
+    pub(crate) n_rows: usize,
+    pub(crate) n_cols: usize,
     /// `row_ptr[r]..row_ptr[r + 1]` indexes row `r`'s entries; length `n_rows + 1`.
-    pub row_ptr: Vec<usize>,
+    pub(crate) row_ptr: Vec<usize>,
     /// Column of each entry, ascending within a row.
-    pub col_idx: Vec<u32>,
-    pub values: Vec<f64>,
+    pub(crate) col_idx: Vec<u32>,
+    pub(crate) values: Vec<f64>,
+}
+
+/// Why parts given to [`Csr::new`] do not make a matrix.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CsrError {
+    #[error("row_ptr has {found} entries, a matrix of {n_rows} rows needs {}", n_rows + 1)]
+    RowPtrLength { n_rows: usize, found: usize },
+    #[error("row_ptr must start at 0, never decrease and end at the {entries} entries")]
+    RowPtrOrder { entries: usize },
+    #[error("{col_idx} column indices for {values} values")]
+    Lengths { col_idx: usize, values: usize },
+    #[error("row {row}: column {column} is not below {n_cols} or not after the row's previous column")]
+    Column { row: usize, column: u32, n_cols: usize },
+    #[error("row {row} is not below the {n_rows} rows")]
+    Row { row: usize, n_rows: usize },
+    #[error("{n_cols} columns do not fit 32-bit column indices")]
+    TooManyColumns { n_cols: usize },
 }
 
 impl Csr {
+    /// A matrix from its parts, checked (see the type's invariants).
+    pub fn new(
+        n_rows: usize,
+        n_cols: usize,
+        row_ptr: Vec<usize>,
+        col_idx: Vec<u32>,
+        values: Vec<f64>,
+    ) -> Result<Csr, CsrError> {
+        if u32::try_from(n_cols).is_err() {
+            return Err(CsrError::TooManyColumns { n_cols });
+        }
+        if row_ptr.len() != n_rows + 1 {
+            return Err(CsrError::RowPtrLength { n_rows, found: row_ptr.len() });
+        }
+        if col_idx.len() != values.len() {
+            return Err(CsrError::Lengths { col_idx: col_idx.len(), values: values.len() });
+        }
+        let entries = col_idx.len();
+        if row_ptr[0] != 0 || row_ptr[n_rows] != entries || row_ptr.windows(2).any(|w| w[1] < w[0]) {
+            return Err(CsrError::RowPtrOrder { entries });
+        }
+        for (row, w) in row_ptr.windows(2).enumerate() {
+            let cols = &col_idx[w[0]..w[1]];
+            let bad = cols.iter().enumerate().find(|&(i, &c)| c as usize >= n_cols || (i > 0 && c <= cols[i - 1]));
+            if let Some((_, &column)) = bad {
+                return Err(CsrError::Column { row, column, n_cols });
+            }
+        }
+        Ok(Csr { n_rows, n_cols, row_ptr, col_idx, values })
+    }
+
+    pub fn n_rows(&self) -> usize {
+        self.n_rows
+    }
+
+    pub fn n_cols(&self) -> usize {
+        self.n_cols
+    }
+
+    pub fn row_ptr(&self) -> &[usize] {
+        &self.row_ptr
+    }
+
+    pub fn col_idx(&self) -> &[u32] {
+        &self.col_idx
+    }
+
+    pub fn values(&self) -> &[f64] {
+        &self.values
+    }
+
     /// The entries of a row-major `n_rows × n_cols` matrix where `keep` is true, with value
     /// `|weight|`. Panics if the lengths disagree with the shape (a caller bug: readers
     /// check shapes first).
@@ -63,24 +140,26 @@ impl Csr {
         Csr { n_rows, n_cols, row_ptr, col_idx, values }
     }
 
-    /// Builds a matrix from `(row, col, value)` triplets (any order; no duplicates).
-    pub fn from_triplets(n_rows: usize, n_cols: usize, triplets: &[(usize, usize, f64)]) -> Csr {
+    /// Builds a matrix from `(row, col, value)` triplets (any order), checked: an index out
+    /// of range or a repeated position is an error.
+    pub fn from_triplets(n_rows: usize, n_cols: usize, triplets: &[(usize, usize, f64)]) -> Result<Csr, CsrError> {
         let mut sorted = triplets.to_vec();
         sorted.sort_by_key(|&(r, c, _)| (r, c));
         let mut row_ptr = vec![0usize; n_rows + 1];
-        for &(r, _, _) in &sorted {
+        for &(r, c, _) in &sorted {
+            if r >= n_rows {
+                return Err(CsrError::Row { row: r, n_rows });
+            }
+            if c >= n_cols || u32::try_from(c).is_err() {
+                return Err(CsrError::Column { row: r, column: c.min(u32::MAX as usize) as u32, n_cols });
+            }
             row_ptr[r + 1] += 1;
         }
         for r in 0..n_rows {
             row_ptr[r + 1] += row_ptr[r];
         }
-        Csr {
-            n_rows,
-            n_cols,
-            row_ptr,
-            col_idx: sorted.iter().map(|&(_, c, _)| c as u32).collect(),
-            values: sorted.iter().map(|&(_, _, v)| v).collect(),
-        }
+        let col_idx = sorted.iter().map(|&(_, c, _)| c as u32).collect();
+        Csr::new(n_rows, n_cols, row_ptr, col_idx, sorted.iter().map(|&(_, _, v)| v).collect())
     }
 
     pub fn nnz(&self) -> usize {
@@ -303,7 +382,23 @@ mod tests {
 
     fn sample() -> Csr {
         // 3 outputs × 4 inputs; row 1 and column 2 are empty.
-        Csr::from_triplets(3, 4, &[(0, 0, 1.0), (0, 3, -2.0), (2, 1, 3.0), (2, 3, 4.0)])
+        Csr::from_triplets(3, 4, &[(0, 0, 1.0), (0, 3, -2.0), (2, 1, 3.0), (2, 3, 4.0)]).unwrap()
+    }
+
+    /// Parts that would let a kernel read out of bounds are refused, each with its reason.
+    #[test]
+    fn parts_that_break_an_invariant_are_refused() {
+        let good = sample();
+        let parts = |row_ptr: Vec<usize>, col_idx: Vec<u32>| Csr::new(3, 4, row_ptr, col_idx, vec![1.0; 4]);
+        assert_eq!(parts(good.row_ptr.clone(), good.col_idx.clone()).map(|m| m.row_ptr), Ok(good.row_ptr.clone()));
+        assert!(matches!(parts(vec![0, 2, 4], vec![0, 3, 1, 3]), Err(CsrError::RowPtrLength { .. })));
+        assert!(matches!(parts(vec![0, 2, 1, 4], vec![0, 3, 1, 3]), Err(CsrError::RowPtrOrder { .. })));
+        assert!(matches!(parts(vec![0, 2, 2, 3], vec![0, 3, 1, 3]), Err(CsrError::RowPtrOrder { .. })));
+        assert!(matches!(parts(vec![0, 2, 2, 4], vec![0, 4, 1, 3]), Err(CsrError::Column { row: 0, column: 4, .. })));
+        assert!(matches!(parts(vec![0, 2, 2, 4], vec![3, 0, 1, 3]), Err(CsrError::Column { row: 0, column: 0, .. })));
+        assert!(matches!(Csr::new(1, 1, vec![0, 1], vec![0], vec![]), Err(CsrError::Lengths { .. })));
+        assert!(matches!(Csr::from_triplets(2, 2, &[(2, 0, 1.0)]), Err(CsrError::Row { row: 2, .. })));
+        assert!(matches!(Csr::from_triplets(2, 2, &[(0, 1, 1.0), (0, 1, 2.0)]), Err(CsrError::Column { .. })));
     }
 
     #[test]
@@ -326,7 +421,8 @@ mod tests {
             4,
             5,
             &[(0, 0, 1.0), (0, 2, 2.0), (0, 4, 3.0), (1, 1, 4.0), (2, 0, 5.0), (2, 3, 6.0), (3, 4, 7.0)],
-        );
+        )
+        .unwrap();
         let groups = vec![vec![0, 4], vec![1], vec![2, 3]];
         let parts = m.column_groups(&groups);
         for (part, group) in parts.iter().zip(&groups) {
@@ -343,7 +439,7 @@ mod tests {
             .filter(|&(r, c)| (r * 7 + c * 13) % 5 < 2 && !(r % 50 == 3 && c < 20))
             .map(|(r, c)| (r, c, (r * 40 + c) as f64 + 0.5))
             .collect();
-        let m = Csr::from_triplets(600, 40, &triplets);
+        let m = Csr::from_triplets(600, 40, &triplets).unwrap();
         let groups: Vec<Vec<usize>> = vec![(0..20).step_by(3).collect(), (20..40).collect(), vec![1, 2, 4]];
         let parts = m.column_groups(&groups);
         assert_eq!(parts.len(), groups.len());
@@ -372,7 +468,7 @@ mod tests {
                     .collect();
                 assert_eq!(
                     Csr::from_dense_mask(n_rows, n_cols, &keep, &weight),
-                    Csr::from_triplets(n_rows, n_cols, &triplets),
+                    Csr::from_triplets(n_rows, n_cols, &triplets).unwrap(),
                     "{n_rows}x{n_cols}, pattern {pattern}"
                 );
             }

@@ -6,7 +6,7 @@ mod components;
 mod csr;
 
 pub use components::connected_components;
-pub use csr::Csr;
+pub use csr::{Csr, CsrError};
 
 use crate::checkpoint::Layer;
 

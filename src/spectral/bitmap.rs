@@ -305,19 +305,29 @@ mod avx512 {
 
     /// A stored value type: loads of up to 8 consecutive values as `f64` lanes.
     pub(super) trait Load: Copy {
-        /// 8 values from `p` (all readable).
+        /// 8 values from `p`.
+        ///
+        /// # Safety
+        /// The CPU has AVX-512F and the 8 values from `p` are readable.
         unsafe fn load8(p: *const Self) -> __m512d;
         /// The first `n < 8` values from `p`, zeros above.
+        ///
+        /// # Safety
+        /// The CPU has AVX-512F and the first `n` values from `p` are readable (the masked
+        /// load touches no others).
         unsafe fn load_first(p: *const Self, n: u32) -> __m512d;
     }
 
     impl Load for f64 {
         #[inline(always)]
         unsafe fn load8(p: *const f64) -> __m512d {
+            // SAFETY: the caller guarantees AVX-512F and 8 readable values.
             unsafe { _mm512_loadu_pd(p) }
         }
         #[inline(always)]
         unsafe fn load_first(p: *const f64, n: u32) -> __m512d {
+            // SAFETY: the caller guarantees AVX-512F and `n` readable values; lanes above `n`
+            // are masked off and not read.
             unsafe { _mm512_maskz_loadu_pd(((1u32 << n) - 1) as u8, p) }
         }
     }
@@ -325,10 +335,13 @@ mod avx512 {
     impl Load for f32 {
         #[inline(always)]
         unsafe fn load8(p: *const f32) -> __m512d {
+            // SAFETY: the caller guarantees AVX-512F and 8 readable values.
             unsafe { _mm512_cvtps_pd(_mm256_loadu_ps(p)) }
         }
         #[inline(always)]
         unsafe fn load_first(p: *const f32, n: u32) -> __m512d {
+            // SAFETY: the caller guarantees AVX-512F and `n` readable values; lanes above `n`
+            // are masked off and not read.
             unsafe { _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(((1u32 << n) - 1) as u16, p))) }
         }
     }
@@ -337,9 +350,15 @@ mod avx512 {
     /// loads the next 8 values and advances `next` by the byte's popcount. `CHECKED` loads
     /// only the values below `len` (within 8 of the end); otherwise the caller has checked
     /// that 8 are readable.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; `values` points to `len` readable values, `*next + popcount(k) <=
+    /// len`, and without `CHECKED` also `*next + 8 <= len`.
     #[inline(always)]
     unsafe fn expanded<V: Load, const CHECKED: bool>(k: u8, values: *const V, len: usize, next: &mut usize) -> __m512d {
         let n = k.count_ones();
+        // SAFETY: the loads stay below `len` by the contract above (a checked load near the end
+        // reads only the byte's `n` values).
         unsafe {
             let stored = if !CHECKED || *next + 8 <= len {
                 V::load8(values.add(*next))
@@ -412,9 +431,16 @@ mod avx512 {
     /// The sums of a group of rows into `out` (`q` per row: `qp` pattern vectors then the
     /// weighted ones); `x` holds the vectors one after the other. A group of
     /// [`super::ROW_GROUP`] rows is read unchecked, a single row checked.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F and POPCNT; `x` holds `q` vectors of 64 × `words` values each
+    /// (`words` the group's words per row); each row's set bits count its values from its
+    /// start in `group.values`; a full group of rows is more than 8 values from the end of
+    /// `group.values` (`BitRows::group` chooses groups so).
     #[target_feature(enable = "avx512f,popcnt")]
     pub(super) unsafe fn rows<V: Load>(group: Group<V>, x: &[f64], qp: usize, out: &mut [f64]) {
         let (rows, q) = (group.starts.len(), out.len() / group.starts.len());
+        // SAFETY: this function's contract is the kernel's.
         unsafe { by_group!(rows_of, super::ROW_GROUP, rows, qp, q, (group, x, out)) }
     }
 
@@ -434,8 +460,8 @@ mod avx512 {
         let width = x.len() / (QP + QW);
         let (len, values, x) = (group.values.len(), group.values.as_ptr(), x.as_ptr());
         for_each_byte::<R>(group.bits, |k, column, a| {
-            // SAFETY (caller): each vector of `x` holds 8 values for every byte of `bits`, and
-            // `values` one per set bit from each row's start, read in order.
+            // SAFETY: by `rows`' contract each vector of `x` holds 8 values for every byte of
+            // `bits`, and `values` one per set bit from each row's start, read in order.
             unsafe {
                 for j in 0..QP {
                     let xj = _mm512_loadu_pd(x.add(j * width + column));
@@ -469,9 +495,13 @@ mod avx512 {
     /// then the weighted ones) times the row's ones or stored values, into the vectors of
     /// `out`, one after the other. A group of [`super::SCATTER_GROUP`] rows is read unchecked,
     /// a single row checked.
+    ///
+    /// # Safety
+    /// As for [`rows`], with `out` (not `x`) holding the `q` vectors of 64 × `words` values.
     #[target_feature(enable = "avx512f,popcnt")]
     pub(super) unsafe fn scatter_rows<V: Load>(group: Group<V>, x_rows: &[f64], qp: usize, out: &mut [f64]) {
         let (rows, q) = (group.starts.len(), x_rows.len() / group.starts.len());
+        // SAFETY: this function's contract is the kernel's.
         unsafe { by_group!(scatter_rows_of, super::SCATTER_GROUP, rows, qp, q, (group, x_rows, out)) }
     }
 
@@ -493,8 +523,8 @@ mod avx512 {
             std::array::from_fn(|j| _mm512_set1_pd(if j < q { x_rows[i * q + j] } else { 0.0 }))
         });
         for_each_byte::<R>(group.bits, |k, column, _| {
-            // SAFETY (caller): each vector of `out` holds 8 values for every byte of `bits`, and
-            // `values` one per set bit from each row's start, read in order.
+            // SAFETY: by `scatter_rows`' contract each vector of `out` holds 8 values for every
+            // byte of `bits`, and `values` one per set bit from each row's start, read in order.
             unsafe {
                 for j in 0..QP {
                     let p = out.add(j * width + column);
@@ -544,7 +574,7 @@ mod tests {
                 }
             }
         }
-        Csr::from_triplets(n_rows, n_cols, &triplets)
+        Csr::from_triplets(n_rows, n_cols, &triplets).unwrap()
     }
 
     /// `A x` from the dense form, written independently of the kernels.
@@ -629,7 +659,7 @@ mod tests {
                     cols.iter().zip(values).map(move |(&c, &v)| (r - 1, c as usize, v)).collect::<Vec<_>>()
                 })
                 .collect();
-            let shifted = Csr::from_triplets(n_rows - 1, n_cols, &triplets);
+            let shifted = Csr::from_triplets(n_rows - 1, n_cols, &triplets).unwrap();
             let (rows, shifted_rows) = (BitRows::rows_of(&b), BitRows::rows_of(&shifted));
             for (weighted, q) in [(false, 1), (false, 2), (true, 1), (true, 2)] {
                 let x: Vec<f64> = (0..n_cols * q).map(|i| ((i * 37) % 19) as f64 / 3.0 - 2.5).collect();

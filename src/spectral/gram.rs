@@ -482,6 +482,9 @@ fn count_pairs(columns: &[u64], words: usize, gram: &mut [f64]) {
 }
 
 /// [`count_pairs`] with the popcnt instruction (the portable count is a dozen instructions).
+///
+/// # Safety
+/// The CPU has POPCNT.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "popcnt")]
 unsafe fn count_pairs_popcnt(columns: &[u64], words: usize, gram: &mut [f64]) {
@@ -503,7 +506,7 @@ mod tests {
             .filter(|&(r, c)| r % 11 != 4 && c != 5 && (r * 7 + c * 13 + r * c) % 3 != 0)
             .map(|(r, c)| (r, c, ((r * 31 + c * 17) % 23) as f64 / 7.0 + 0.1))
             .collect();
-        let long = Csr::from_triplets(n_rows, n_cols, &triplets);
+        let long = Csr::from_triplets(n_rows, n_cols, &triplets).unwrap();
         assert!(bit_columns_pay(&long));
         let (pattern, weighted) = gram_lower_both(&long);
         assert_eq!(pattern, gram_lower_by_pairs(&long, false));

@@ -717,7 +717,7 @@ mod tests {
             .filter(|_| rng.random::<f64>() < 0.5)
             .map(|(r, c)| (r, c, 1.0))
             .collect();
-        let b = Csr::from_triplets(rows, cols, &triplets);
+        let b = Csr::from_triplets(rows, cols, &triplets).unwrap();
         let transposed = b.transpose();
         let op = Operator {
             b: &b,
@@ -774,7 +774,7 @@ mod tests {
                 }
             }
         }
-        let wide = Csr::from_triplets(rows, cols, &triplets);
+        let wide = Csr::from_triplets(rows, cols, &triplets).unwrap();
         for b in [wide.transpose(), wide] {
             let bits = Products::for_matrix(&b, &params);
             if !matches!(bits, Products::Bits(_)) {

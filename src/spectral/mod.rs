@@ -203,7 +203,7 @@ mod tests {
                 }
             }
         }
-        Csr::from_triplets(n_rows, n_cols, &triplets)
+        Csr::from_triplets(n_rows, n_cols, &triplets).unwrap()
     }
 
     /// `copies` disjoint copies of `b` on the diagonal.
@@ -217,7 +217,7 @@ mod tests {
                 }
             }
         }
-        Csr::from_triplets(copies * b.n_rows, copies * b.n_cols, &triplets)
+        Csr::from_triplets(copies * b.n_rows, copies * b.n_cols, &triplets).unwrap()
     }
 
     fn euclidean(x: &[f64]) -> f64 {
@@ -274,9 +274,10 @@ mod tests {
         // the Ritz value of `B` itself on that eigenvector is at rounding level of σ1.
         let (m, n) = (60, 90);
         let ones: Vec<_> = (0..m).flat_map(|r| (0..n).map(move |c| (r, c, 1.0))).collect();
-        let all_ones = Csr::from_triplets(m, n, &ones);
+        let all_ones = Csr::from_triplets(m, n, &ones).unwrap();
         let a: Vec<f64> = (0..m).map(|r| 1.0 + (r % 7) as f64).collect();
-        let rank_one = Csr::from_triplets(m, n, &ones.iter().map(|&(r, c, _)| (r, c, a[r] * 0.1)).collect::<Vec<_>>());
+        let rank_one =
+            Csr::from_triplets(m, n, &ones.iter().map(|&(r, c, _)| (r, c, a[r] * 0.1)).collect::<Vec<_>>()).unwrap();
         let params = SvdParams { parallel: false, ..SvdParams::default() };
         for (b, weighted, sigma1) in
             [(&all_ones, false, ((m * n) as f64).sqrt()), (&rank_one, true, euclidean(&a) * 0.1 * (n as f64).sqrt())]
@@ -298,7 +299,7 @@ mod tests {
                 assert_eq!(both, [top_two(&b, false, &params), top_two(&b, true, &params)], "{m}x{n}");
             }
         }
-        let zero_values = Csr::from_triplets(3, 4, &[(0, 1, 0.0), (2, 3, 0.0)]);
+        let zero_values = Csr::from_triplets(3, 4, &[(0, 1, 0.0), (2, 3, 0.0)]).unwrap();
         let [pattern, weighted] = top_two_both(&zero_values, &SvdParams::default());
         assert_close(pattern.sigma1, 1.0, 1.0, "pattern of a zero-valued layer");
         assert_eq!((weighted.sigma1, weighted.sigma2), (0.0, 0.0));
@@ -322,11 +323,12 @@ mod tests {
         // All ones: σ1 = √(mn) exactly, σ2 = 0; rank one with values: σ1 = ‖a‖‖c‖.
         let (m, n) = (70, 40);
         let ones: Vec<_> = (0..m).flat_map(|r| (0..n).map(move |c| (r, c, 1.0))).collect();
-        let all_ones = Csr::from_triplets(m, n, &ones);
+        let all_ones = Csr::from_triplets(m, n, &ones).unwrap();
         let a: Vec<f64> = (0..m).map(|r| 1.0 + (r % 5) as f64).collect();
         let c: Vec<f64> = (0..n).map(|k| 0.5 + (k % 3) as f64).collect();
         let outer: Vec<_> = (0..m).flat_map(|r| c.iter().enumerate().map(move |(k, _)| (r, k))).collect();
-        let rank_one = Csr::from_triplets(m, n, &outer.iter().map(|&(r, k)| (r, k, a[r] * c[k])).collect::<Vec<_>>());
+        let rank_one =
+            Csr::from_triplets(m, n, &outer.iter().map(|&(r, k)| (r, k, a[r] * c[k])).collect::<Vec<_>>()).unwrap();
         let expected_rank_one = euclidean(&a) * euclidean(&c);
         for params in [SvdParams::default(), lanczos_params()] {
             let result = top_two(&all_ones, false, &params);
@@ -341,7 +343,7 @@ mod tests {
 
     #[test]
     fn single_row_and_column_and_empty() {
-        let row = Csr::from_triplets(1, 9, &[(0, 1, 3.0), (0, 4, 4.0)]);
+        let row = Csr::from_triplets(1, 9, &[(0, 1, 3.0), (0, 4, 4.0)]).unwrap();
         for params in [SvdParams::default(), lanczos_params()] {
             for b in [row.clone(), row.transpose()] {
                 let weighted = top_two(&b, true, &params);
@@ -351,9 +353,11 @@ mod tests {
                 assert_close(pattern.sigma1, 2f64.sqrt(), 2.0, "√2");
                 assert_eq!(pattern.sigma2, 0.0);
             }
-            for b in
-                [Csr::from_triplets(0, 5, &[]), Csr::from_triplets(4, 6, &[]), Csr::from_triplets(3, 3, &[(1, 1, 0.0)])]
-            {
+            for b in [
+                Csr::from_triplets(0, 5, &[]).unwrap(),
+                Csr::from_triplets(4, 6, &[]).unwrap(),
+                Csr::from_triplets(3, 3, &[(1, 1, 0.0)]).unwrap(),
+            ] {
                 let result = top_two(&b, true, &params);
                 assert_eq!((result.sigma1, result.sigma2, result.info.converged), (0.0, 0.0, true));
             }
@@ -362,7 +366,7 @@ mod tests {
 
     #[test]
     fn non_finite_values_are_reported_not_hidden() {
-        let b = Csr::from_triplets(2, 2, &[(0, 0, f64::NAN), (1, 1, 1.0)]);
+        let b = Csr::from_triplets(2, 2, &[(0, 0, f64::NAN), (1, 1, 1.0)]).unwrap();
         let result = top_two(&b, true, &SvdParams::default());
         assert!(!result.info.converged && result.sigma1.is_nan());
         // The pattern ignores the values.

@@ -188,7 +188,7 @@ mod tests {
             .filter(|&(r, c)| (r * 7 + c * 3) % 5 < 2)
             .map(|(r, c)| (r, c, ((r * 31 + c * 17) % 23) as f64 / 7.0 + 0.1))
             .collect();
-        let b = Csr::from_triplets(n_rows, n_cols, &triplets);
+        let b = Csr::from_triplets(n_rows, n_cols, &triplets).unwrap();
         let rows = BitRows::rows_of(&b);
         let meeting = Meeting::new(&rows, true);
         let run = |weighted: bool, count: usize| {

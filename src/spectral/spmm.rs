@@ -241,7 +241,7 @@ mod tests {
                 }
             }
         }
-        let a = Csr::from_triplets(n_rows, n_cols, &triplets);
+        let a = Csr::from_triplets(n_rows, n_cols, &triplets).unwrap();
         for q in 1..=6 {
             let x: Vec<f64> = (0..n_cols * q).map(|i| ((i * 37) % 19) as f64 - 9.0).collect();
             for weighted in [false, true] {

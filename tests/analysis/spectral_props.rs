@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 /// Every singular value of `b` (pattern or values), nonincreasing, from faer's dense SVD.
 fn oracle(b: &Csr, weighted: bool) -> Vec<f64> {
     let dense = b.to_dense(weighted);
-    MatRef::from_row_major_slice(&dense, b.n_rows, b.n_cols).singular_values().expect("dense SVD converges")
+    MatRef::from_row_major_slice(&dense, b.n_rows(), b.n_cols()).singular_values().expect("dense SVD converges")
 }
 
 fn oracle_top_two(b: &Csr, weighted: bool) -> (f64, f64) {
@@ -54,26 +54,26 @@ fn random_sparse(seed: u64, n_rows: usize, n_cols: usize, density: f64) -> Csr {
             }
         }
     }
-    Csr::from_triplets(n_rows, n_cols, &triplets)
+    Csr::from_triplets(n_rows, n_cols, &triplets).unwrap()
 }
 
 fn block_diagonal(b: &Csr, copies: usize) -> Csr {
     let mut triplets = Vec::new();
     for k in 0..copies {
-        for r in 0..b.n_rows {
+        for r in 0..b.n_rows() {
             let (cols, vals) = b.row(r);
             for (&c, &v) in cols.iter().zip(vals) {
-                triplets.push((k * b.n_rows + r, k * b.n_cols + c as usize, v));
+                triplets.push((k * b.n_rows() + r, k * b.n_cols() + c as usize, v));
             }
         }
     }
-    Csr::from_triplets(copies * b.n_rows, copies * b.n_cols, &triplets)
+    Csr::from_triplets(copies * b.n_rows(), copies * b.n_cols(), &triplets).unwrap()
 }
 
 fn permuted(b: &Csr, seed: u64) -> Csr {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut rows: Vec<usize> = (0..b.n_rows).collect();
-    let mut cols: Vec<usize> = (0..b.n_cols).collect();
+    let mut rows: Vec<usize> = (0..b.n_rows()).collect();
+    let mut cols: Vec<usize> = (0..b.n_cols()).collect();
     rows.shuffle(&mut rng);
     cols.shuffle(&mut rng);
     let mut triplets = Vec::new();
@@ -83,14 +83,14 @@ fn permuted(b: &Csr, seed: u64) -> Csr {
             triplets.push((new_row, cols[c as usize], v));
         }
     }
-    Csr::from_triplets(b.n_rows, b.n_cols, &triplets)
+    Csr::from_triplets(b.n_rows(), b.n_cols(), &triplets).unwrap()
 }
 
 /// Circulant biadjacency: output `i` is joined to inputs `i, i+1, …, i+d−1 (mod n)`;
 /// every node has degree `d`, so σ1 = d exactly.
 fn circulant(n: usize, d: usize) -> Csr {
     let triplets: Vec<_> = (0..n).flat_map(|i| (0..d).map(move |k| (i, (i + k) % n, 1.0))).collect();
-    Csr::from_triplets(n, n, &triplets)
+    Csr::from_triplets(n, n, &triplets).unwrap()
 }
 
 /// `(out, in)` biregular: output `i` joined to inputs `i·r + k (mod in)`, `k < d_out`, with
@@ -98,7 +98,7 @@ fn circulant(n: usize, d: usize) -> Csr {
 fn biregular(n_out: usize, ratio: usize, d_out: usize) -> Csr {
     let n_in = n_out * ratio;
     let triplets: Vec<_> = (0..n_out).flat_map(|i| (0..d_out).map(move |k| (i, (i * ratio + k) % n_in, 1.0))).collect();
-    Csr::from_triplets(n_out, n_in, &triplets)
+    Csr::from_triplets(n_out, n_in, &triplets).unwrap()
 }
 
 fn shape_and_density() -> impl Strategy<Value = (usize, usize, f64, u64)> {
@@ -205,7 +205,7 @@ fn regular_and_biregular_graphs_have_sigma1_equal_to_the_degree() {
 fn complete_bipartite_layer_has_zero_sigma2_on_both_paths() {
     let (m, n) = (260, 300);
     let all: Vec<_> = (0..m).flat_map(|r| (0..n).map(move |c| (r, c, 1.0))).collect();
-    let b = Csr::from_triplets(m, n, &all);
+    let b = Csr::from_triplets(m, n, &all).unwrap();
     for params in [SvdParams::default(), gram(), lanczos(), dense()] {
         let result = top_two(&b, false, &params);
         assert!(result.info.converged);

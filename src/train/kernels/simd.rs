@@ -150,6 +150,10 @@ pub(super) fn dot_portable(idx: &[u32], dy_row: &[f32], x: &[f32], batch: usize,
 mod x86 {
     use super::*;
 
+    /// [`gather`] compiled for AVX2 and FMA.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA (the slices are bounds-checked as in the portable kernel).
     #[target_feature(enable = "avx2,fma")]
     unsafe fn gather_avx2(
         idx: &[u32],
@@ -163,6 +167,10 @@ mod x86 {
         gather::<Fused>(idx, values, src, batch, window, add, out)
     }
 
+    /// [`dot`] compiled for AVX2 and FMA.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
     unsafe fn dot_avx2(idx: &[u32], dy_row: &[f32], x: &[f32], batch: usize, out: &mut [f32]) {
         dot::<Fused>(idx, dy_row, x, batch, out)
