@@ -351,7 +351,7 @@ fn correlate(args: &CorrelateArgs) -> Result<ExitCode> {
 /// Prints each input that could not be analyzed, as `analyze` does; true when there were any.
 fn report_failures(failures: &[Failure]) -> bool {
     for failure in failures {
-        eprintln!("error: {}", failure.error);
+        eprintln!("error: {}", failure.message());
     }
     !failures.is_empty()
 }

@@ -131,8 +131,8 @@ impl Table {
         }
         if !others.is_empty() {
             let others: Vec<PathBuf> = others.into_iter().cloned().collect();
-            let analysis = analyze_paths(&others, options, None);
-            failed.extend(analysis.failures.iter().cloned());
+            let mut analysis = analyze_paths(&others, options, None);
+            failed.append(&mut analysis.failures);
             let bytes = if layer.is_some() {
                 crate::export::layers_csv(&analysis)
             } else {

@@ -50,24 +50,58 @@ pub struct CheckpointReport {
     pub layers: Vec<LayerMetrics>,
 }
 
-/// A file or layer that could not be analyzed. `error` is the whole one-line message: it
-/// starts with the file's path and names the tensor where there is one.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// A file or layer that could not be analyzed, and why. In JSON it is `{"path", "error"}`, the
+/// error as its one-line message.
+#[derive(Debug)]
 pub struct Failure {
-    pub path: String,
-    pub error: String,
+    pub path: PathBuf,
+    pub error: FailureError,
+}
+
+/// Why a [`Failure`] happened. Every message is one line that starts with the file's path.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FailureError {
+    /// The file, or one of its layers, could not be read.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("{}: no checkpoint files (.safetensors, .npz, .npy, .pt, .pth, .pth.tar) in this directory", path.display())]
+    NoCheckpoints { path: PathBuf },
+    /// The file was analyzed but its result could not be cached.
+    #[error("{}: cannot write the cache ({source}); analyzed anyway, pass --no-cache to skip the cache", path.display())]
+    CacheWrite { path: PathBuf, source: std::io::Error },
+    /// A layer that could not be read when the cached entry was made, with the message of then.
+    #[error("{message}")]
+    Cached { message: String },
 }
 
 impl Failure {
-    fn new(path: &Path, error: impl ToString) -> Failure {
-        // One line per failure, whatever names the file itself put into the message.
-        let error = error.to_string().replace('\r', "\\r").replace('\n', "\\n");
-        Failure { path: path.display().to_string(), error }
+    fn new(path: &Path, error: impl Into<FailureError>) -> Failure {
+        Failure { path: path.to_path_buf(), error: error.into() }
+    }
+
+    /// The error as one line, whatever names the file itself put into the message.
+    pub fn message(&self) -> String {
+        one_line(&self.error.to_string())
+    }
+}
+
+fn one_line(message: &str) -> String {
+    message.replace('\r', "\\r").replace('\n', "\\n")
+}
+
+impl Serialize for Failure {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("Failure", 2)?;
+        out.serialize_field("path", &self.path.display().to_string())?;
+        out.serialize_field("error", &self.message())?;
+        out.end()
     }
 }
 
 /// The result of a run: reports in path order, what failed, and how much work was done.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct Analysis {
     pub checkpoints: Vec<CheckpointReport>,
     pub failures: Vec<Failure>,
@@ -99,13 +133,9 @@ pub fn analyze_paths(
     let mut files: Vec<(PathBuf, PathBuf)> = Vec::new();
     for path in paths {
         match checkpoint::find_checkpoints(std::slice::from_ref(path)) {
-            Ok(found) if found.is_empty() => failures.push(Failure::new(
-                path,
-                format!(
-                    "{}: no checkpoint files (.safetensors, .npz, .npy, .pt, .pth, .pth.tar) in this directory",
-                    path.display()
-                ),
-            )),
+            Ok(found) if found.is_empty() => {
+                failures.push(Failure::new(path, FailureError::NoCheckpoints { path: path.clone() }))
+            }
             Ok(found) => {
                 let root =
                     if path.is_dir() { path.clone() } else { path.parent().unwrap_or(Path::new("")).to_path_buf() };
@@ -152,10 +182,13 @@ fn analyze_file_in(
 ) -> (Option<CheckpointReport>, Vec<Failure>) {
     let key = options.cache.as_ref().and_then(|_| Cache::key(path, &options.settings()));
     let hit = options.cache.as_ref().zip(key.as_ref()).and_then(|(cache, key)| cache.load(key));
-    let (entry, cache_failure) = match hit {
+    let (entry, failures) = match hit {
         Some(entry) => {
             cached.fetch_add(1, Ordering::Relaxed);
-            (entry, None)
+            let failures = (entry.layer_errors.iter())
+                .map(|message| Failure::new(path, FailureError::Cached { message: message.clone() }))
+                .collect();
+            (entry, failures)
         }
         None => {
             let found = match checkpoint::open(path).and_then(|source| analyze_source(source.as_ref(), options)) {
@@ -166,20 +199,17 @@ fn analyze_file_in(
                 key: key.clone().unwrap_or_default(),
                 metadata: found.metadata,
                 layers: found.layers,
-                layer_errors: found.errors.iter().map(|e| e.to_string()).collect(),
+                layer_errors: found.errors.iter().map(|e| one_line(&e.to_string())).collect(),
             };
-            let stored = match (&options.cache, &key) {
-                (Some(cache), Some(_)) => cache.store(&entry).err(),
-                _ => None,
-            };
-            let cache_failure = stored.map(|e| {
-                let message = format!("{}: cannot write the cache ({e}); analyzed anyway", path.display());
-                Failure::new(path, message + ", pass --no-cache to skip the cache")
-            });
-            (entry, cache_failure)
+            let mut failures: Vec<Failure> = found.errors.into_iter().map(|e| Failure::new(path, e)).collect();
+            if let (Some(cache), Some(_)) = (&options.cache, &key) {
+                if let Err(source) = cache.store(&entry) {
+                    failures.push(Failure::new(path, FailureError::CacheWrite { path: path.to_path_buf(), source }));
+                }
+            }
+            (entry, failures)
         }
     };
-    let failures = entry.layer_errors.iter().map(|e| Failure::new(path, e)).chain(cache_failure).collect();
     (Some(report(path, root, entry.metadata, entry.layers, options)), failures)
 }
 

@@ -9,7 +9,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::config::{RunSpec, SweepConfig};
-use crate::analyze::{analyze_paths, AnalyzeOptions};
+use crate::analyze::{analyze_paths, AnalyzeOptions, Failure};
 use crate::metrics::MetricParams;
 
 /// Written when a run's training finished: what it reported and the files it left.
@@ -170,7 +170,7 @@ fn analyze(config: &SweepConfig, run: &RunSpec, dir: &Path, trained: &Trained) -
         trained.files.iter().filter(|f| f.file.ends_with(".safetensors")).map(|f| dir.join(&f.file)).collect();
     let mut analysis = analyze_paths(&checkpoints, &analyze_options(config), None);
     if analysis.checkpoints.is_empty() {
-        let why: Vec<&str> = analysis.failures.iter().map(|f| f.error.as_str()).collect();
+        let why: Vec<String> = analysis.failures.iter().map(Failure::message).collect();
         return Err(format!("no checkpoint could be analyzed: {}", why.join("; ")));
     }
     for report in &mut analysis.checkpoints {
@@ -192,7 +192,7 @@ fn analyze(config: &SweepConfig, run: &RunSpec, dir: &Path, trained: &Trained) -
         seconds: start.elapsed().as_secs_f64(),
         checkpoints: analysis.checkpoints.len(),
         layers: analysis.checkpoints.iter().map(|c| c.layers.len()).sum(),
-        failures: analysis.failures.iter().map(|f| f.error.clone()).collect(),
+        failures: analysis.failures.iter().map(Failure::message).collect(),
         files,
     };
     write_json(&marker, &analyzed)?;

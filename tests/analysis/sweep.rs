@@ -2,8 +2,9 @@
 //! one corrupt file, and accuracy from each of the four SPEC §6 sources; then the cache: a
 //! second run analyzes nothing, a grown sweep analyzes only the new file.
 
-use maskspec::analyze::{analyze_paths, Analysis, AnalyzeOptions, Cache};
+use maskspec::analyze::{analyze_paths, Analysis, AnalyzeOptions, Cache, FailureError};
 use maskspec::checkpoint::safetensors::{write, TensorBytes};
+use maskspec::checkpoint::CheckpointError;
 use maskspec::sweep::AccuracyTable;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -69,7 +70,13 @@ fn a_sweep_gives_one_row_per_checkpoint_with_run_step_and_accuracy() {
 
     assert_eq!(analysis.checkpoints.len(), 8, "9 files, one corrupt");
     assert_eq!(analysis.failures.len(), 1);
-    assert!(analysis.failures[0].error.contains("ckpt-30.safetensors"), "{:?}", analysis.failures);
+    assert!(analysis.failures[0].message().contains("ckpt-30.safetensors"), "{:?}", analysis.failures);
+    // The library keeps the reader's typed error, not only its message.
+    assert!(
+        matches!(analysis.failures[0].error, FailureError::Checkpoint(CheckpointError::Malformed { .. })),
+        "{:?}",
+        analysis.failures[0].error
+    );
     let expect =
         |suffix: &str, run: &str, step: Option<u64>, epoch: Option<f64>, init: bool, acc: f64, source: &str| {
             let r = row(&analysis, suffix);
