@@ -4,7 +4,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use maskspec::plot::{render_heatmap, Format, HeatmapOptions, HeatmapPanel, LinearInterpolator, Point};
+use maskspec::plot::{render_heatmap, HeatmapOptions, HeatmapPanel, ImageFormat, LinearInterpolator, Point};
 
 fn cloud(seed: u64, n: usize) -> Vec<Point> {
     let mut state = seed;
@@ -34,10 +34,10 @@ fn bench(c: &mut Criterion) {
     ];
     let options = HeatmapOptions::default();
     group.bench_function("heatmap_png_2x500_points", |b| {
-        b.iter(|| render_heatmap(&panels, &options, Format::Png).unwrap())
+        b.iter(|| render_heatmap(&panels, &options, ImageFormat::Png).unwrap())
     });
     group.bench_function("heatmap_svg_2x500_points", |b| {
-        b.iter(|| render_heatmap(&panels, &options, Format::Svg).unwrap())
+        b.iter(|| render_heatmap(&panels, &options, ImageFormat::Svg).unwrap())
     });
     group.finish();
 }

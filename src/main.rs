@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use maskspec::analyze::{analyze_paths, AnalyzeOptions, Cache, Failure};
 use maskspec::checkpoint::LayerFilter;
 use maskspec::metrics::{Convention, MetricParams};
-use maskspec::sweep::AccuracyTable;
+use maskspec::provenance::AccuracyTable;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -268,14 +268,14 @@ struct EvolutionArgs {
 }
 
 fn plot(args: &PlotArgs) -> Result<ExitCode> {
-    use maskspec::plot::{self, Checkpoints, EvolutionSpec, Format, HeatmapSpec, ScatterSpec};
+    use maskspec::plot::{self, Checkpoints, EvolutionSpec, HeatmapSpec, ImageFormat, ScatterSpec};
     let input = match &args.figure {
         PlotFigure::Heatmap(a) => &a.input,
         PlotFigure::Scatter(a) => &a.input,
         PlotFigure::Evolution(a) => &a.input,
     };
     // Before any analysis, so a wrong extension costs nothing.
-    let format = Format::from_path(&input.out)?;
+    let format = ImageFormat::from_path(&input.out)?;
     let (table, failures) =
         maskspec::table::Table::load(&input.paths, input.layer.as_deref(), &AnalyzeOptions::default())?;
     let failed = report_failures(&failures);
@@ -382,7 +382,7 @@ fn analyze(args: &AnalyzeArgs) -> Result<ExitCode> {
     }
     if !args.quiet {
         let mut stdout = std::io::stdout().lock();
-        stdout.write_all(maskspec::export::table(&analysis).as_bytes())?;
+        stdout.write_all(maskspec::export::readable(&analysis).as_bytes())?;
         stdout.flush()?;
     }
     let layers: usize = analysis.checkpoints.iter().map(|c| c.layers.len()).sum();

@@ -9,7 +9,7 @@ pub use cache::Cache;
 
 use crate::checkpoint::{self, CheckpointError, LayerFilter, TensorSource};
 use crate::metrics::{layer_metrics, summarize, CheckpointSummary, LayerMetrics, MetricParams};
-use crate::sweep::{self, AccuracyTable, CheckpointInfo};
+use crate::provenance::{self, AccuracyTable, CheckpointInfo};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -40,6 +40,7 @@ impl AnalyzeOptions {
 
 /// Everything known about one checkpoint.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct CheckpointReport {
     pub checkpoint: String,
     #[serde(flatten)]
@@ -102,6 +103,7 @@ impl Serialize for Failure {
 
 /// The result of a run: reports in path order, what failed, and how much work was done.
 #[derive(Debug, Default, Serialize)]
+#[non_exhaustive]
 pub struct Analysis {
     pub checkpoints: Vec<CheckpointReport>,
     pub failures: Vec<Failure>,
@@ -222,7 +224,7 @@ fn report(
 ) -> CheckpointReport {
     CheckpointReport {
         checkpoint: path.display().to_string(),
-        info: sweep::describe(path, root, &metadata, options.accuracy.as_ref()),
+        info: provenance::describe(path, root, &metadata, options.accuracy.as_ref()),
         summary: summarize(&layers, options.params.convention),
         metadata,
         layers,
@@ -230,6 +232,7 @@ fn report(
 }
 
 /// What [`analyze_source`] finds in one open checkpoint.
+#[non_exhaustive]
 pub struct SourceAnalysis {
     pub metadata: BTreeMap<String, String>,
     /// The layers' metrics, in checkpoint order.

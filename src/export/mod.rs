@@ -3,9 +3,9 @@
 //! defines the columns, so JSON and CSV never drift; formats return bytes and are tested
 //! without touching the disk. Files are written atomically by the caller.
 
-mod table;
+mod readable;
 
-pub use table::table;
+pub use readable::readable;
 
 use crate::analyze::{Analysis, CheckpointReport};
 use serde_json::{Map, Value};

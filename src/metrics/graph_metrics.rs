@@ -5,6 +5,7 @@ use crate::spectral::{top_two_both, SvdParams};
 /// SPEC §2 for one bipartite graph with no isolated nodes and at least one edge: what the
 /// whole layer and each nested subgraph share.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct GraphMetrics {
     pub n_in: usize,
     pub n_out: usize,

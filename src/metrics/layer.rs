@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// Every SPEC §2–3 field of one layer. `None` is null: a collapsed layer (`E = 0`) has only
 /// its sizes; the Ramanujan quantities are null below the gate.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LayerMetrics {
     pub layer: String,
     /// The weight's shape, e.g. `64x16x3x3`.

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// SPEC §3: means over the nested input-degree-regular subgraphs `H_k` that pass the gate.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct NestedMetrics {
     pub nested_count: usize,
     pub ramanujan_gap_imdb: Option<f64>,

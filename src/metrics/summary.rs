@@ -33,6 +33,7 @@ pub const SUMMARY_FIELDS: &[&str] = &[
 /// A checkpoint's summary: per field, the mean over its layers skipping nulls, and how many
 /// layers entered that mean (serialized as `FIELD` and `FIELD_layers`).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct CheckpointSummary {
     pub layers: usize,
     pub collapsed_layers: usize,

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use super::aggregate::{Collected, CsvTable};
 use super::config::SweepConfig;
 use crate::plot::{
-    evolution_from_table, heatmap_from_table, scatter_from_table, EvolutionSpec, Format, HeatmapSpec, PlotError,
+    evolution_from_table, heatmap_from_table, scatter_from_table, EvolutionSpec, HeatmapSpec, ImageFormat, PlotError,
     Rendered, ScatterSpec,
 };
 use crate::train::Family;
@@ -66,7 +66,7 @@ fn heatmap(config: &SweepConfig, last: &crate::table::Table) -> Drawn {
          triangulation of the runs (dots); the line is their Pareto front.",
         pairs.join(" and ")
     );
-    ("figures/heatmap.png".into(), caption, heatmap_from_table(last, &spec, Format::Png))
+    ("figures/heatmap.png".into(), caption, heatmap_from_table(last, &spec, ImageFormat::Png))
 }
 
 fn scatter(last: &crate::table::Table, metric: &str) -> Drawn {
@@ -75,7 +75,7 @@ fn scatter(last: &crate::table::Table, metric: &str) -> Drawn {
         "Test accuracy against {metric} at each sparse run's last checkpoint, by family, with each family's \
          least-squares line and Pearson r."
     );
-    (format!("figures/scatter_{metric}.png"), caption, scatter_from_table(last, &spec, Format::Png))
+    (format!("figures/scatter_{metric}.png"), caption, scatter_from_table(last, &spec, ImageFormat::Png))
 }
 
 /// The runs of the first seed at the highest sparsity: one path each, so the figure stays
@@ -95,5 +95,5 @@ fn evolution(config: &SweepConfig, collected: &Collected, summary: &CsvTable) ->
         "How ({x}, {y}) moves during training for the runs of seed {seed} at sparsity {top} (start and end \
          marked), and each run's distance from its initial checkpoint."
     );
-    ("figures/evolution.png".into(), caption, evolution_from_table(&table, &spec, Format::Png))
+    ("figures/evolution.png".into(), caption, evolution_from_table(&table, &spec, ImageFormat::Png))
 }

@@ -14,11 +14,11 @@
 //! `--shard i/n` does the runs whose index is i mod n (no report); `--merge DIR...` reports on
 //! the union of shards.
 
-pub mod aggregate;
-pub mod config;
-pub mod figures;
-pub mod report;
-pub mod runs;
+mod aggregate;
+mod config;
+mod figures;
+mod report;
+mod runs;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -77,7 +77,7 @@ pub fn evolution(runs: &[EvolutionRun], options: &EvolutionOptions, path: &Path)
 pub fn render_evolution(
     runs: &[EvolutionRun],
     options: &EvolutionOptions,
-    format: figure::Format,
+    format: figure::ImageFormat,
 ) -> Result<Vec<u8>, PlotError> {
     figure::render(&Evolution { runs, options }, format)
 }

@@ -31,17 +31,17 @@ fn register_font() -> Result<(), PlotError> {
 
 /// An output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub enum ImageFormat {
     Png,
     Svg,
 }
 
-impl Format {
+impl ImageFormat {
     /// The format a file name asks for (`.png` or `.svg`, any case).
-    pub fn from_path(path: &Path) -> Result<Format, PlotError> {
+    pub fn from_path(path: &Path) -> Result<ImageFormat, PlotError> {
         match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
-            Some("png") => Ok(Format::Png),
-            Some("svg") => Ok(Format::Svg),
+            Some("png") => Ok(ImageFormat::Png),
+            Some("svg") => Ok(ImageFormat::Svg),
             _ => Err(PlotError::UnknownFormat { path: path.to_path_buf() }),
         }
     }
@@ -73,11 +73,11 @@ fn splice_svg(svg: &mut String, marker: &str, fragment: &str) -> Result<(), Plot
 const PNG_PIXELS_PER_METRE: u32 = 11_811;
 
 /// The figure's bytes in the given format.
-pub(crate) fn render(figure: &impl Figure, format: Format) -> Result<Vec<u8>, PlotError> {
+pub(crate) fn render(figure: &impl Figure, format: ImageFormat) -> Result<Vec<u8>, PlotError> {
     register_font()?;
     let (width, height) = figure.size();
     match format {
-        Format::Svg => {
+        ImageFormat::Svg => {
             let mut svg = String::new();
             {
                 let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
@@ -90,7 +90,7 @@ pub(crate) fn render(figure: &impl Figure, format: Format) -> Result<Vec<u8>, Pl
             }
             Ok(svg.into_bytes())
         }
-        Format::Png => {
+        ImageFormat::Png => {
             let mut pixels = vec![255_u8; width as usize * height as usize * 3];
             {
                 let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
@@ -116,7 +116,7 @@ pub(crate) fn render(figure: &impl Figure, format: Format) -> Result<Vec<u8>, Pl
 
 /// Renders in the format the file name asks for and writes it atomically.
 pub(crate) fn write(figure: &impl Figure, path: &Path) -> Result<(), PlotError> {
-    let bytes = render(figure, Format::from_path(path)?)?;
+    let bytes = render(figure, ImageFormat::from_path(path)?)?;
     crate::atomic::write(path, &bytes).map_err(|source| PlotError::Write { path: path.to_path_buf(), source })
 }
 
@@ -218,10 +218,10 @@ mod tests {
 
     #[test]
     fn format_follows_the_extension() {
-        assert_eq!(Format::from_path(Path::new("plots/heatmap.PNG")).unwrap(), Format::Png);
-        assert_eq!(Format::from_path(Path::new("a.svg")).unwrap(), Format::Svg);
-        assert!(matches!(Format::from_path(Path::new("a.pdf")), Err(PlotError::UnknownFormat { .. })));
-        assert!(matches!(Format::from_path(Path::new("noext")), Err(PlotError::UnknownFormat { .. })));
+        assert_eq!(ImageFormat::from_path(Path::new("plots/heatmap.PNG")).unwrap(), ImageFormat::Png);
+        assert_eq!(ImageFormat::from_path(Path::new("a.svg")).unwrap(), ImageFormat::Svg);
+        assert!(matches!(ImageFormat::from_path(Path::new("a.pdf")), Err(PlotError::UnknownFormat { .. })));
+        assert!(matches!(ImageFormat::from_path(Path::new("noext")), Err(PlotError::UnknownFormat { .. })));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::evolution::{render_evolution, EvolutionOptions, EvolutionPoint, EvolutionRun};
-use super::figure::Format;
+use super::figure::ImageFormat;
 use super::heatmap::{render_heatmap, HeatmapOptions, HeatmapPanel};
 use super::interpolate::Point;
 use super::labels::axis_label;
@@ -184,7 +184,7 @@ fn choose_rows(table: &Table, checkpoints: Checkpoints) -> (Vec<usize>, Option<S
 
 /// Heatmap panels from the table: each `(x, y)` pair of `spec` over `spec.z`. Fewer than
 /// three usable rows in a panel is an error naming the panel.
-pub fn heatmap_from_table(table: &Table, spec: &HeatmapSpec, format: Format) -> Result<Rendered, PlotError> {
+pub fn heatmap_from_table(table: &Table, spec: &HeatmapSpec, format: ImageFormat) -> Result<Rendered, PlotError> {
     let z = column(table, &spec.z)?;
     let (rows, note) = choose_rows(table, spec.checkpoints);
     let mut panels = Vec::new();
@@ -237,7 +237,7 @@ fn group_labels(table: &Table, by: &str) -> Result<Vec<String>, PlotError> {
 }
 
 /// The scatter plot of `spec.metric` against `spec.accuracy`, grouped.
-pub fn scatter_from_table(table: &Table, spec: &ScatterSpec, format: Format) -> Result<Rendered, PlotError> {
+pub fn scatter_from_table(table: &Table, spec: &ScatterSpec, format: ImageFormat) -> Result<Rendered, PlotError> {
     let x = column(table, &spec.metric)?;
     let y = column(table, &spec.accuracy)?;
     let by = match &spec.by {
@@ -307,7 +307,7 @@ pub fn scatter_from_table(table: &Table, spec: &ScatterSpec, format: Format) -> 
 /// Each run's trajectory. The distance panel measures from the run's initial checkpoint (the
 /// `init` row, SPEC §4); rows before it are left out, and a run without one is measured from
 /// its earliest checkpoint and named in the notes.
-pub fn evolution_from_table(table: &Table, spec: &EvolutionSpec, format: Format) -> Result<Rendered, PlotError> {
+pub fn evolution_from_table(table: &Table, spec: &EvolutionSpec, format: ImageFormat) -> Result<Rendered, PlotError> {
     let x = column(table, &spec.x)?;
     let y = column(table, &spec.y)?;
     let runs = table.column_str(&spec.run).ok_or_else(|| missing(table, &spec.run))?;

@@ -55,14 +55,14 @@ impl Default for HeatmapOptions {
 /// `.svg`). The default call passes two panels: (`ramanujan_gap_imdb`, `weighted_gap_imsg`)
 /// and (`ramanujan_gap`, `weighted_gap`).
 pub fn heatmap(panels: &[HeatmapPanel], options: &HeatmapOptions, path: &Path) -> Result<(), PlotError> {
-    figure::save(&render_heatmap(panels, options, figure::Format::from_path(path)?)?, path)
+    figure::save(&render_heatmap(panels, options, figure::ImageFormat::from_path(path)?)?, path)
 }
 
 /// The figure's bytes without touching the disk.
 pub fn render_heatmap(
     panels: &[HeatmapPanel],
     options: &HeatmapOptions,
-    format: figure::Format,
+    format: figure::ImageFormat,
 ) -> Result<Vec<u8>, PlotError> {
     figure::render(&prepare(panels, options, format)?, format)
 }
@@ -79,7 +79,7 @@ struct Prepared<'a> {
 fn prepare<'a>(
     panels: &'a [HeatmapPanel],
     options: &'a HeatmapOptions,
-    format: figure::Format,
+    format: figure::ImageFormat,
 ) -> Result<Prepared<'a>, PlotError> {
     if panels.is_empty() {
         return Err(PlotError::Empty { what: "heatmap".to_string() });
@@ -88,7 +88,7 @@ fn prepare<'a>(
         panels.iter().map(|p| Ok((p, LinearInterpolator::new(&p.points)?))).collect::<Result<Vec<_>, PlotError>>()?;
     let z_range = extent(prepared.iter().flat_map(|(_, i)| i.points().iter().map(|p| p.z)))
         .ok_or_else(|| PlotError::Empty { what: "heatmap".to_string() })?;
-    let svg_fields = (format == figure::Format::Svg).then(|| RefCell::new(Vec::new()));
+    let svg_fields = (format == figure::ImageFormat::Svg).then(|| RefCell::new(Vec::new()));
     Ok(Prepared { panels: prepared, z_range, options, svg_fields })
 }
 
@@ -360,7 +360,7 @@ mod tests {
         ];
         let panel = HeatmapPanel { x_field: "a".into(), y_field: "b".into(), points };
         let options = HeatmapOptions::default();
-        let prepared = prepare(std::slice::from_ref(&panel), &options, figure::Format::Svg).unwrap();
+        let prepared = prepare(std::slice::from_ref(&panel), &options, figure::ImageFormat::Svg).unwrap();
         let svg = prepared.svg_field(0, &prepared.panels[0].1, |x, y| (x as i32, y as i32), 0.0);
         assert!(svg.contains(r#"x1="0.0" y1="0.0" x2="100.0" y2="0.0""#), "{svg}");
         assert_eq!(svg.matches("<stop ").count(), VIRIDIS_COLOURS, "{svg}");
@@ -375,7 +375,7 @@ mod tests {
         // Constant z: a plain fill, no gradient.
         let flat: Vec<Point> = panel.points.iter().map(|p| Point { z: 0.7, ..*p }).collect();
         let panel = HeatmapPanel { points: flat, ..panel };
-        let prepared = prepare(std::slice::from_ref(&panel), &options, figure::Format::Svg).unwrap();
+        let prepared = prepare(std::slice::from_ref(&panel), &options, figure::ImageFormat::Svg).unwrap();
         let svg = prepared.svg_field(0, &prepared.panels[0].1, |x, y| (x as i32, y as i32), 0.0);
         assert!(!svg.contains("<linearGradient") && svg.contains("<polygon points=\"0,0 "), "{svg}");
     }

@@ -18,7 +18,7 @@ mod scatter;
 use std::path::PathBuf;
 
 pub use evolution::{distance_from_start, evolution, render_evolution, EvolutionOptions, EvolutionPoint, EvolutionRun};
-pub use figure::{save, Format};
+pub use figure::{save, ImageFormat};
 pub use from_table::{
     evolution_from_table, heatmap_from_table, scatter_from_table, Checkpoints, EvolutionSpec, HeatmapSpec, Rendered,
     ScatterSpec, DEFAULT_HEATMAP_PANELS,

@@ -64,7 +64,7 @@ pub fn scatter(groups: &[ScatterGroup], options: &ScatterOptions, path: &Path) -
 pub fn render_scatter(
     groups: &[ScatterGroup],
     options: &ScatterOptions,
-    format: figure::Format,
+    format: figure::ImageFormat,
 ) -> Result<Vec<u8>, PlotError> {
     figure::render(&Scatter { groups, options }, format)
 }

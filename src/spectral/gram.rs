@@ -28,7 +28,7 @@ use faer::{Accum, Mat, MatRef, Par};
 
 use super::lanczos::error_bound;
 use super::symmetric_lanczos::SymmetricLanczos;
-use super::{Method, SolveInfo, SvdParams, TopTwo};
+use super::{SolveInfo, SvdMethod, SvdParams, TopTwo};
 use crate::graph::Csr;
 
 /// Ritz vectors taken from the Gram matrix: the two wanted and one more, so that the
@@ -240,7 +240,7 @@ fn certify(long: &Csr, weighted: bool, x: &Mat<f64>, params: &SvdParams) -> Opti
         sigma1: sigma[0],
         sigma2: sigma[1],
         info: SolveInfo {
-            method: Method::Gram,
+            method: SvdMethod::Gram,
             matvecs: 2 * k,
             restarts: 0,
             converged: true,

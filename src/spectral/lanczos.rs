@@ -40,7 +40,7 @@ use rand_chacha::ChaCha8Rng;
 use super::bitmap::{self, BitRows};
 use super::shared_pass::{EndGuard, Meeting};
 use super::spmm::{spmm, spmm_transposed, Scatter};
-use super::{Method, SolveInfo, SvdParams, TopTwo};
+use super::{SolveInfo, SvdMethod, SvdParams, TopTwo};
 use crate::graph::Csr;
 
 /// Remainders below this fraction of the largest norm seen so far (a lower bound on σ1) are
@@ -329,7 +329,7 @@ impl<'a> Solver<'a> {
             sigma1: theta[0],
             sigma2: theta[1],
             info: SolveInfo {
-                method: Method::Lanczos,
+                method: SvdMethod::Lanczos,
                 matvecs: self.matvecs,
                 restarts: self.restarts,
                 converged,

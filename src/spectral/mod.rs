@@ -3,13 +3,13 @@
 //!
 //! Three paths. The two that decide the digits never square (no `BᵀB` eigenvalues), so a zero
 //! σ2 comes out at rounding level:
-//! - [`Method::Gram`]: for a smaller side of at most [`SvdParams::dense_threshold`], the
+//! - [`SvdMethod::Gram`]: for a smaller side of at most [`SvdParams::dense_threshold`], the
 //!   top eigenvectors of its Gram matrix (by Lanczos on that small dense matrix), refined by a
 //!   Rayleigh–Ritz step with `B` itself and accepted only when the residuals certify the
 //!   tolerance;
-//! - [`Method::Dense`]: otherwise a direct SVD of the dense matrix when its smaller side is at
+//! - [`SvdMethod::Dense`]: otherwise a direct SVD of the dense matrix when its smaller side is at
 //!   most [`SvdParams::svd_threshold`] (and it is not huge: [`SvdParams::dense_max_entries`]);
-//! - [`Method::Lanczos`]: block Golub–Kahan–Lanczos with thick restarts and full
+//! - [`SvdMethod::Lanczos`]: block Golub–Kahan–Lanczos with thick restarts and full
 //!   reorthogonalization on sparse products with `B` and `Bᵀ` (parallel over rows, no
 //!   transpose built; CSR, or one bit per cell on layers at density ≥ 0.25 where the CPU has
 //!   AVX-512), which finds repeated top singular values and stops on a residual bound,
@@ -84,7 +84,7 @@ impl Default for SvdParams {
 
 /// Which path produced a result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
+pub enum SvdMethod {
     Gram,
     Dense,
     Lanczos,
@@ -93,7 +93,7 @@ pub enum Method {
 /// How a solve went.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SolveInfo {
-    pub method: Method,
+    pub method: SvdMethod,
     /// Products of one vector with `B` or `Bᵀ` (0 on the dense path; on the Gram path those of
     /// its certificates, not the forming of the Gram matrix nor the Lanczos products with it).
     pub matvecs: usize,
@@ -128,7 +128,7 @@ fn direct(b: &Csr, weighted: bool, params: &SvdParams) -> Option<TopTwo> {
     let exact = |sigma1, sigma2, converged| TopTwo {
         sigma1,
         sigma2,
-        info: SolveInfo { method: Method::Dense, matvecs: 0, restarts: 0, converged, residual: 0.0 },
+        info: SolveInfo { method: SvdMethod::Dense, matvecs: 0, restarts: 0, converged, residual: 0.0 },
     };
     if weighted && b.values.iter().any(|v| !v.is_finite()) {
         return Some(exact(f64::NAN, f64::NAN, false));
@@ -245,7 +245,7 @@ mod tests {
             let b = random_sparse(&mut rng, m, n, density);
             for weighted in [false, true] {
                 let result = assert_matches_oracle(&b, weighted, &lanczos_params(), &format!("{m}x{n} w={weighted}"));
-                assert_eq!(result.info.method, Method::Lanczos);
+                assert_eq!(result.info.method, SvdMethod::Lanczos);
                 // The quadratic bound r²/gap ≤ tolerance·σ needs at most r ≤ √tolerance·σ1.
                 assert!(result.info.residual <= 1e-5, "{:?}", result.info);
             }
@@ -260,7 +260,7 @@ mod tests {
             for weighted in [false, true] {
                 let params = SvdParams { parallel: false, ..SvdParams::default() };
                 let result = assert_matches_oracle(&b, weighted, &params, &format!("{m}x{n} w={weighted}"));
-                assert_eq!(result.info.method, Method::Gram, "{m}x{n} w={weighted}");
+                assert_eq!(result.info.method, SvdMethod::Gram, "{m}x{n} w={weighted}");
                 // Krylov eigenvectors of the Gram matrix, like Lanczos, are certified by the
                 // quadratic bound r²/gap ≤ tolerance·σ, which needs only r ≤ √tolerance·σ1.
                 assert!(result.info.residual <= 1e-5, "{:?}", result.info);
@@ -283,7 +283,7 @@ mod tests {
             [(&all_ones, false, ((m * n) as f64).sqrt()), (&rank_one, true, euclidean(&a) * 0.1 * (n as f64).sqrt())]
         {
             let result = top_two(b, weighted, &params);
-            assert_eq!(result.info.method, Method::Gram);
+            assert_eq!(result.info.method, SvdMethod::Gram);
             assert_close(result.sigma1, sigma1, sigma1, "σ1");
             assert!(result.sigma2 <= 1e-12 * result.sigma1, "σ2 = {}", result.sigma2);
         }

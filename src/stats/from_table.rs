@@ -2,7 +2,9 @@
 //! picks the metric, accuracy, covariate and group columns by name, as `maskspec correlate`
 //! and `maskspec pipeline` both need.
 
-use super::table::{correlate, number_labels, Column, CorrelateInput, CorrelateOptions, CorrelationRow, StatsError};
+use super::correlate::{
+    correlate, number_labels, Column, CorrelateInput, CorrelateOptions, CorrelationRow, StatsError,
+};
 use crate::metrics::SUMMARY_FIELDS;
 use crate::table::Table;
 

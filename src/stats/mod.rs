@@ -6,15 +6,15 @@
 //! how the analysis output was read; [`correlate_table`] picks them from a [`crate::table::Table`] by name.
 
 mod bootstrap;
+mod correlate;
 mod correlation;
 mod from_table;
 mod special;
-mod table;
 
 pub use bootstrap::{bootstrap_interval, BootstrapOptions, Interval, Statistic};
-pub use correlation::{average_ranks, complete_pairs, kendall, partial, pearson, spearman, Estimate, NullReason};
-pub use from_table::{correlate_table, TableCorrelation, TableCorrelationError};
-pub use table::{
+pub use correlate::{
     correlate, group_indices, number_labels, render_table, to_csv, Column, CorrelateInput, CorrelateOptions,
     CorrelationRow, StatsError, ALL_GROUP,
 };
+pub use correlation::{average_ranks, complete_pairs, kendall, partial, pearson, spearman, Estimate, NullReason};
+pub use from_table::{correlate_table, TableCorrelation, TableCorrelationError};

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use maskspec::plot::{
     evolution, heatmap, render_evolution, render_scatter, scatter, EvolutionOptions, EvolutionPoint, EvolutionRun,
-    Format, HeatmapOptions, HeatmapPanel, PlotError, Point, ScatterGroup, ScatterOptions,
+    HeatmapOptions, HeatmapPanel, ImageFormat, PlotError, Point, ScatterGroup, ScatterOptions,
 };
 
 use crate::seeded::stream;
@@ -153,7 +153,7 @@ fn scatter_and_evolution_render() {
     let svg = std::fs::read_to_string(dir.join("scatter.svg")).unwrap();
     assert!(svg.contains("sparsity 0.8: r = "), "legend gives r");
     // Rendering is deterministic and the file holds exactly the rendered bytes.
-    assert_eq!(render_scatter(&groups, &options, Format::Svg).unwrap(), svg.as_bytes());
+    assert_eq!(render_scatter(&groups, &options, ImageFormat::Svg).unwrap(), svg.as_bytes());
 
     let runs: Vec<EvolutionRun> = (0..3)
         .map(|k| EvolutionRun {
@@ -174,7 +174,7 @@ fn scatter_and_evolution_render() {
         evolution(&runs, &EvolutionOptions::default(), &dir.join(name)).unwrap();
     }
     let png = std::fs::read(dir.join("evolution.png")).unwrap();
-    assert_eq!(render_evolution(&runs, &EvolutionOptions::default(), Format::Png).unwrap(), png);
+    assert_eq!(render_evolution(&runs, &EvolutionOptions::default(), ImageFormat::Png).unwrap(), png);
     let svg = std::fs::read_to_string(dir.join("evolution.svg")).unwrap();
     assert!(svg.contains("training step") && svg.contains("ramanujan_gap_imdb (Δr_imdb)"));
 }

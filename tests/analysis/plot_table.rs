@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use maskspec::analyze::{analyze_paths, AnalyzeOptions};
 use maskspec::checkpoint::safetensors::{write, TensorBytes};
 use maskspec::plot::{
-    evolution_from_table, heatmap_from_table, scatter_from_table, Checkpoints, EvolutionSpec, Format, HeatmapSpec,
+    evolution_from_table, heatmap_from_table, scatter_from_table, Checkpoints, EvolutionSpec, HeatmapSpec, ImageFormat,
     PlotError, ScatterSpec,
 };
 use maskspec::table::{Table, TableError};
@@ -124,21 +124,21 @@ d,20,false,,,4,2
 fn the_last_checkpoint_of_each_run_is_the_point_unless_all_are_asked_for() {
     let t = table(SWEEP);
     let spec = HeatmapSpec { panels: vec![("x".into(), "y".into())], ..Default::default() };
-    let last = heatmap_from_table(&t, &spec, Format::Png).unwrap();
+    let last = heatmap_from_table(&t, &spec, ImageFormat::Png).unwrap();
     // a@200, b@50, c@300, d@20 (no accuracy: skipped), and the row without a run.
     assert_eq!((last.rows, last.points), (5, 4));
     assert_eq!(last.skipped, vec![("a null x, y or accuracy".to_string(), 1)]);
     assert_eq!(last.skipped_message().unwrap(), "skipped rows (of 5): 1 with a null x, y or accuracy");
     assert!(last.notes[0].contains("each of 4 runs: 5 of 11 rows"), "{:?}", last.notes);
 
-    let all =
-        heatmap_from_table(&t, &HeatmapSpec { checkpoints: Checkpoints::All, ..spec.clone() }, Format::Png).unwrap();
+    let all = heatmap_from_table(&t, &HeatmapSpec { checkpoints: Checkpoints::All, ..spec.clone() }, ImageFormat::Png)
+        .unwrap();
     assert_eq!((all.rows, all.points), (11, 10));
     assert!(all.notes.is_empty());
 
     // Without run/step columns every row is a point.
     let plain = table("accuracy,x,y\n0.1,0,0\n0.2,1,0\n0.3,0,1\n");
-    let rendered = heatmap_from_table(&plain, &spec, Format::Png).unwrap();
+    let rendered = heatmap_from_table(&plain, &spec, ImageFormat::Png).unwrap();
     assert_eq!((rendered.rows, rendered.points, rendered.skipped.len()), (3, 3, 0));
     assert_eq!(rendered.skipped_message(), None);
 }
@@ -147,7 +147,7 @@ fn the_last_checkpoint_of_each_run_is_the_point_unless_all_are_asked_for() {
 fn missing_columns_and_too_few_points_are_errors_that_say_so() {
     let t = table(SWEEP);
     let spec = HeatmapSpec { panels: vec![("x".into(), "nope".into())], ..Default::default() };
-    match heatmap_from_table(&t, &spec, Format::Png).unwrap_err() {
+    match heatmap_from_table(&t, &spec, ImageFormat::Png).unwrap_err() {
         PlotError::MissingColumn { column, columns } => {
             assert_eq!(column, "nope");
             assert_eq!(columns, "run, step, init, sparsity, accuracy, x, y");
@@ -156,14 +156,15 @@ fn missing_columns_and_too_few_points_are_errors_that_say_so() {
     }
     let two = table("accuracy,x,y\n0.1,0,0\n0.2,1,0\n,0,1\n");
     let spec = HeatmapSpec { panels: vec![("x".into(), "y".into())], ..Default::default() };
-    let err = heatmap_from_table(&two, &spec, Format::Png).unwrap_err();
+    let err = heatmap_from_table(&two, &spec, ImageFormat::Png).unwrap_err();
     assert_eq!(
         err.to_string(),
         "heatmap over (x, y): 2 of 3 rows have a value in each of x, y and accuracy; it needs at least 3"
     );
-    let err = scatter_from_table(&table("accuracy,x\n,1\n"), &ScatterSpec::new("x"), Format::Png).unwrap_err();
+    let err = scatter_from_table(&table("accuracy,x\n,1\n"), &ScatterSpec::new("x"), ImageFormat::Png).unwrap_err();
     assert!(matches!(err, PlotError::TooFewPoints { usable: 0, rows: 1, .. }), "{err}");
-    let err = evolution_from_table(&table("step,x,y\n1,2,3\n"), &EvolutionSpec::default(), Format::Png).unwrap_err();
+    let err =
+        evolution_from_table(&table("step,x,y\n1,2,3\n"), &EvolutionSpec::default(), ImageFormat::Png).unwrap_err();
     assert!(err.to_string().contains("no column `ramanujan_gap_imdb`"), "{err}");
 }
 
@@ -171,7 +172,7 @@ fn missing_columns_and_too_few_points_are_errors_that_say_so() {
 fn scatter_groups_by_sparsity_in_numeric_order() {
     let t = table(SWEEP);
     let spec = ScatterSpec { checkpoints: Checkpoints::All, ..ScatterSpec::new("x") };
-    let rendered = scatter_from_table(&t, &spec, Format::Svg).unwrap();
+    let rendered = scatter_from_table(&t, &spec, ImageFormat::Svg).unwrap();
     assert_eq!((rendered.rows, rendered.points), (11, 10));
     let svg = String::from_utf8(rendered.bytes).unwrap();
     let at = |label: &str| svg.find(label).unwrap_or_else(|| panic!("no {label}"));
@@ -181,7 +182,7 @@ fn scatter_groups_by_sparsity_in_numeric_order() {
     assert!(at("sparsity = 0.9: ") < at("sparsity = none: "));
     // --by a text column; n counts each group's points.
     let spec = ScatterSpec { by: Some("run".into()), checkpoints: Checkpoints::All, ..ScatterSpec::new("x") };
-    let svg = String::from_utf8(scatter_from_table(&t, &spec, Format::Svg).unwrap().bytes).unwrap();
+    let svg = String::from_utf8(scatter_from_table(&t, &spec, ImageFormat::Svg).unwrap().bytes).unwrap();
     assert!(svg.contains("run = a: r = ") && svg.contains("n = 3"), "{svg}");
 }
 
@@ -189,7 +190,7 @@ fn scatter_groups_by_sparsity_in_numeric_order() {
 fn evolution_measures_from_each_runs_initial_checkpoint() {
     let t = table(SWEEP);
     let spec = EvolutionSpec { x: "x".into(), y: "y".into(), ..Default::default() };
-    let rendered = evolution_from_table(&t, &spec, Format::Svg).unwrap();
+    let rendered = evolution_from_table(&t, &spec, ImageFormat::Svg).unwrap();
     // c@50 comes before c's initial checkpoint; the row without a run has no step.
     assert_eq!(
         rendered.skipped,

@@ -3,7 +3,7 @@
 
 use faer::MatRef;
 use maskspec::graph::Csr;
-use maskspec::spectral::{top_two, Method, SvdParams};
+use maskspec::spectral::{top_two, SvdMethod, SvdParams};
 use proptest::prelude::*;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -171,7 +171,7 @@ proptest! {
         let b = block_diagonal(&base, copies);
         let (s1, s2) = oracle_top_two(&b, weighted);
         let result = top_two(&b, weighted, &gram());
-        prop_assert_eq!(result.info.method, Method::Gram, "{:?}", result.info);
+        prop_assert_eq!(result.info.method, SvdMethod::Gram, "{:?}", result.info);
         prop_assert!(result.info.converged, "{:?}", result.info);
         prop_assert!(close(result.sigma1, s1, s1), "σ1 {} vs {} ({:?})", result.sigma1, s1, result.info);
         prop_assert!(close(result.sigma2, s2, s1), "σ2 {} vs {} ({:?})", result.sigma2, s2, result.info);
@@ -216,9 +216,9 @@ fn complete_bipartite_layer_has_zero_sigma2_on_both_paths() {
 
 /// The default parameters (small side: Gram) and Lanczos on the same layer, with the path
 /// each is expected to take.
-fn default_and_lanczos(side: usize) -> [(SvdParams, Method); 2] {
-    let gram = if side <= SvdParams::default().dense_threshold { Method::Gram } else { Method::Lanczos };
-    [(SvdParams::default(), gram), (SvdParams { dense_threshold: 0, ..SvdParams::default() }, Method::Lanczos)]
+fn default_and_lanczos(side: usize) -> [(SvdParams, SvdMethod); 2] {
+    let gram = if side <= SvdParams::default().dense_threshold { SvdMethod::Gram } else { SvdMethod::Lanczos };
+    [(SvdParams::default(), gram), (SvdParams { dense_threshold: 0, ..SvdParams::default() }, SvdMethod::Lanczos)]
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use maskspec::analyze::{analyze_paths, Analysis, AnalyzeOptions, Cache, FailureError};
 use maskspec::checkpoint::safetensors::{write, TensorBytes};
 use maskspec::checkpoint::CheckpointError;
-use maskspec::sweep::AccuracyTable;
+use maskspec::provenance::AccuracyTable;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

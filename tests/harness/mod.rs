@@ -77,7 +77,7 @@ impl Reader {
                 maskspec::train::data::read_cifar(path, 2, 100, "cifar100").map(drop).map_err(|e| e.to_string())
             }
             Reader::AccuracyCsv => {
-                let table = maskspec::sweep::AccuracyTable::read(path).map_err(|e| e.to_string())?;
+                let table = maskspec::provenance::AccuracyTable::read(path).map_err(|e| e.to_string())?;
                 let dir = path.parent().unwrap_or(Path::new(""));
                 table.lookup(&dir.join("a/step_1.pt"), dir);
                 Ok(())
@@ -86,7 +86,7 @@ impl Reader {
                 // The sidecar of a checkpoint NAME.safetensors is NAME.json beside it.
                 let checkpoint = path.with_extension("safetensors");
                 let dir = path.parent().unwrap_or(Path::new(""));
-                maskspec::sweep::describe(&checkpoint, dir, &BTreeMap::new(), None);
+                maskspec::provenance::describe(&checkpoint, dir, &BTreeMap::new(), None);
                 Ok(())
             }
         }

@@ -1,9 +1,10 @@
-//! Sweeps: a directory of runs (`runs/<run>/<checkpoint>`, any depth) gives one row per
-//! checkpoint with its run, its place in training and its accuracy (SPEC §6). This module
-//! derives that information; `analyze` attaches it to each report.
+//! Where a checkpoint comes from: in a sweep directory (`runs/<run>/<checkpoint>`, any depth)
+//! each checkpoint's run, its place in training and its accuracy (SPEC §6). This module
+//! derives that information from names, metadata and side files; `analyze` attaches it to
+//! each report. (The pipeline's sweep *file* is [`crate::pipeline::SweepConfig`].)
 
 mod accuracy;
-pub mod names;
+mod names;
 
 pub use accuracy::{AccuracyError, AccuracyTable};
 
@@ -14,6 +15,7 @@ use std::path::Path;
 
 /// Where a checkpoint sits in a sweep, and how well it did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct CheckpointInfo {
     /// Metadata `run`, else the checkpoint's directory relative to the sweep root.
     pub run: Option<String>,

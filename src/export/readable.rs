@@ -27,7 +27,7 @@ fn number(value: Option<f64>) -> String {
 }
 
 /// A readable table per checkpoint: one line per layer, then the checkpoint's means.
-pub fn table(analysis: &Analysis) -> String {
+pub fn readable(analysis: &Analysis) -> String {
     let mut out = String::new();
     for report in &analysis.checkpoints {
         let _ = writeln!(out, "{}", report.checkpoint);
