@@ -1,4 +1,4 @@
-//! Every metric against the dense-SVD oracle (`shared/oracle/spectral_oracle.py`), whose output
+//! Every metric against the dense-SVD oracle (`tests/fixtures/golden/spectral_oracle.py`), whose output
 //! for seeded inputs is committed in `tests/fixtures/golden/` (see `make_golden.py` there).
 //! Agreement: 1e-9 relative, or 1e-12 absolute near 0. A field the oracle leaves out must be
 //! null here, and the other way round.

@@ -1,4 +1,4 @@
-//! The PyTorch fixtures of `shared/fixtures/torch/` (made by real `torch.save`, copied to
+//! The PyTorch fixtures made by real `torch.save` (in
 //! `tests/fixtures/torch/`): every readable file gives the oracle's metrics in its
 //! `.expected.json` to 1e-9 relative, and the checkpoint dict's scalars reach the metadata.
 
