@@ -38,7 +38,7 @@ pub struct CheckpointInfo {
 }
 
 /// The keys that hold an accuracy, in the order they are tried (SPEC §6).
-const ACCURACY_KEYS: &[&str] = &["test_acc", "best_acc", "acc", "accuracy"];
+const ACCURACY_KEYS: &[&str] = &["test_acc", "best_acc", "best_acc1", "acc", "accuracy", "val_acc", "metric"];
 
 /// A stored accuracy as a fraction: above 1 it is a percentage.
 pub fn as_fraction(value: f64) -> f64 {

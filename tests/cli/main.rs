@@ -10,3 +10,4 @@ mod correlate;
 mod kill;
 mod pipeline;
 mod plot;
+mod real_checkpoints;

