@@ -11,6 +11,13 @@ fn temporary_name(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{file}.{}.tmp", std::process::id()))
 }
 
+/// Whether `path` is named like a temporary of [`write`]: a file some writer (maybe killed) has
+/// not renamed into place, which is never a result to read.
+pub fn is_temporary(path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    name.starts_with('.') && name.ends_with(".tmp")
+}
+
 /// Writes `bytes` to `path` atomically (temporary file, fsync, rename).
 pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_with(path, |w| w.write_all(bytes))

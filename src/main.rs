@@ -386,12 +386,22 @@ fn analyze(args: &AnalyzeArgs) -> Result<ExitCode> {
         stdout.flush()?;
     }
     let layers: usize = analysis.checkpoints.iter().map(|c| c.layers.len()).sum();
-    let done = format!(
+    let mut done = format!(
         "{} checkpoints ({} analyzed, {} from the cache), {layers} layers",
         analysis.checkpoints.len(),
         analysis.analyzed,
         analysis.cached
     );
+    if let Some(first) = analysis.skipped.first() {
+        let n = analysis.skipped.len();
+        let others = if n > 1 { format!(" and {} more", n - 1) } else { String::new() };
+        done.push_str(&format!(
+            "; skipped {n} file{} that {} not checkpoints ({}{others})",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "is" } else { "are" },
+            first.display()
+        ));
+    }
     if !report_failures(&analysis.failures) {
         eprintln!("{done}");
         return Ok(ExitCode::SUCCESS);

@@ -66,7 +66,7 @@ pub enum FailureError {
     /// The file, or one of its layers, could not be read.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
-    #[error("{}: no checkpoint files (.safetensors, .npz, .npy, .pt, .pth, .pth.tar) in this directory", path.display())]
+    #[error("{}: no checkpoint files in this directory (safetensors, NumPy .npy/.npz or what torch.save writes, by content)", path.display())]
     NoCheckpoints { path: PathBuf },
     /// The file was analyzed but its result could not be cached.
     #[error("{}: cannot write the cache ({source}); analyzed anyway, pass --no-cache to skip the cache", path.display())]
@@ -111,6 +111,14 @@ pub struct Analysis {
     pub analyzed: usize,
     /// Checkpoints whose layers came from the cache.
     pub cached: usize,
+    /// Files in the directories walked that are not checkpoints (by content and name).
+    #[serde(serialize_with = "displayed")]
+    pub skipped: Vec<PathBuf>,
+}
+
+/// Paths as text in JSON, whatever bytes their names hold.
+fn displayed<S: serde::Serializer>(paths: &[PathBuf], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(paths.iter().map(|p| p.display().to_string()))
 }
 
 /// What [`analyze_paths`] tells a progress display.
@@ -130,18 +138,19 @@ pub fn analyze_paths(
     options: &AnalyzeOptions,
     progress: Option<&(dyn Fn(AnalyzeEvent) + Sync)>,
 ) -> Analysis {
-    let mut failures = Vec::new();
+    let (mut failures, mut skipped) = (Vec::new(), Vec::new());
     // (file, the sweep root it was found under)
     let mut files: Vec<(PathBuf, PathBuf)> = Vec::new();
     for path in paths {
         match checkpoint::find_checkpoints(std::slice::from_ref(path)) {
-            Ok(found) if found.is_empty() => {
+            Ok(found) if found.checkpoints.is_empty() => {
                 failures.push(Failure::new(path, FailureError::NoCheckpoints { path: path.clone() }))
             }
             Ok(found) => {
                 let root =
                     if path.is_dir() { path.clone() } else { path.parent().unwrap_or(Path::new("")).to_path_buf() };
-                files.extend(found.into_iter().map(|f| (f, root.clone())));
+                files.extend(found.checkpoints.into_iter().map(|f| (f, root.clone())));
+                skipped.extend(found.skipped);
             }
             Err(e) => failures.push(Failure::new(path, e)),
         }
@@ -168,7 +177,9 @@ pub fn analyze_paths(
         failures.extend(file_failures);
     }
     let cached = cached.into_inner();
-    Analysis { analyzed: checkpoints.len() - cached, cached, checkpoints, failures }
+    skipped.sort();
+    skipped.dedup();
+    Analysis { analyzed: checkpoints.len() - cached, cached, checkpoints, failures, skipped }
 }
 
 /// One checkpoint on its own (its directory is the sweep root).

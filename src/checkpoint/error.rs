@@ -7,7 +7,7 @@ pub enum CheckpointError {
     #[error("{}: cannot read: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
 
-    #[error("{}: not a checkpoint format maskspec reads; expected .safetensors, .npz, .npy, .pt, .pth or .pth.tar", path.display())]
+    #[error("{}: not a checkpoint maskspec reads: by its content it is neither safetensors, NumPy (.npy, .npz) nor what torch.save writes", path.display())]
     UnknownFormat { path: PathBuf },
 
     #[error("{}: not a valid {format} file ({reason}); is it truncated or of another format?", path.display())]

@@ -6,6 +6,7 @@
 //! applies SPEC §1's mask discovery by name, the same for every format, and
 //! [`load_layer`] materializes one layer at a time.
 
+mod detect;
 mod error;
 mod layers;
 pub mod numpy;
@@ -15,6 +16,7 @@ pub mod torch;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use detect::Format;
 pub use error::CheckpointError;
 pub use layers::{discover_layers, load_layer, LayerFilter, LayerSpec};
 
@@ -183,36 +185,32 @@ impl Layer {
     }
 }
 
-/// File formats maskspec reads, chosen by file name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Safetensors,
-    Npz,
-    Npy,
-    Torch,
-}
-
-impl Format {
-    /// The format a file name says it holds, or `None` for files that are not checkpoints.
-    pub fn from_path(path: &Path) -> Option<Format> {
-        let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
-        if name.ends_with(".safetensors") {
-            Some(Format::Safetensors)
-        } else if name.ends_with(".npz") {
-            Some(Format::Npz)
-        } else if name.ends_with(".npy") {
-            Some(Format::Npy)
-        } else if name.ends_with(".pt") || name.ends_with(".pth") || name.ends_with(".pth.tar") {
-            Some(Format::Torch)
-        } else {
-            None
-        }
+/// The format a file's name says it holds: how a file whose content is no known format is
+/// read, so that a damaged `.safetensors` gets the safetensors reader's error.
+fn format_by_name(path: &Path) -> Option<Format> {
+    let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
+    if name.ends_with(".safetensors") {
+        Some(Format::Safetensors)
+    } else if name.ends_with(".npz") {
+        Some(Format::Npz)
+    } else if name.ends_with(".npy") {
+        Some(Format::Npy)
+    } else if [".pt", ".pth", ".pth.tar"].iter().any(|ext| name.ends_with(ext)) {
+        Some(Format::Torch)
+    } else {
+        None
     }
 }
 
-/// Opens a checkpoint of any supported format.
+/// The format `path` holds: by content, else by name (see [`format_by_name`]).
+pub fn format_of(path: &Path) -> Result<Option<Format>, CheckpointError> {
+    let detected = Format::detect(path).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?;
+    Ok(detected.or_else(|| format_by_name(path)))
+}
+
+/// Opens a checkpoint of any supported format, recognized by its content.
 pub fn open(path: &Path) -> Result<Box<dyn TensorSource>, CheckpointError> {
-    match Format::from_path(path) {
+    match format_of(path)? {
         Some(Format::Safetensors) => Ok(Box::new(safetensors::SafetensorsFile::open(path)?)),
         Some(Format::Npz) => Ok(Box::new(numpy::NumpyFile::open_npz(path)?)),
         Some(Format::Npy) => Ok(Box::new(numpy::NumpyFile::open_npy(path)?)),
@@ -221,17 +219,26 @@ pub fn open(path: &Path) -> Result<Box<dyn TensorSource>, CheckpointError> {
     }
 }
 
-/// Checkpoint files under `paths`: files are taken as given, directories walked
-/// recursively for known extensions (regular files and links to them only); sorted, so
-/// outputs diff cleanly.
-pub fn find_checkpoints(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CheckpointError> {
-    let mut found = Vec::new();
+/// What [`find_checkpoints`] found: the checkpoint files, and the files of the directories it
+/// walked that are none (listed so that a run can say what it left out).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Found {
+    pub checkpoints: Vec<PathBuf>,
+    pub skipped: Vec<PathBuf>,
+}
+
+/// Checkpoint files under `paths`: files are taken as given, directories walked recursively
+/// (regular files and links to them only) for files whose content is a checkpoint, or whose
+/// name says so (a damaged one is then reported, not passed over). Sorted, so outputs diff
+/// cleanly.
+pub fn find_checkpoints(paths: &[PathBuf]) -> Result<Found, CheckpointError> {
+    let mut found = Found::default();
     for path in paths {
         let meta = std::fs::metadata(path).map_err(|source| CheckpointError::Io { path: path.clone(), source })?;
         if meta.is_dir() {
             walk(path, &mut found)?;
         } else if meta.is_file() {
-            found.push(path.clone());
+            found.checkpoints.push(path.clone());
         } else {
             // Opening a FIFO would block until some writer came; a device could be endless.
             return Err(CheckpointError::Refused {
@@ -240,12 +247,14 @@ pub fn find_checkpoints(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CheckpointErr
             });
         }
     }
-    found.sort();
-    found.dedup();
+    for list in [&mut found.checkpoints, &mut found.skipped] {
+        list.sort();
+        list.dedup();
+    }
     Ok(found)
 }
 
-fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), CheckpointError> {
+fn walk(dir: &Path, found: &mut Found) -> Result<(), CheckpointError> {
     let io = |source| CheckpointError::Io { path: dir.to_path_buf(), source };
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
@@ -253,19 +262,23 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), CheckpointError> {
         let kind = entry.file_type().map_err(io)?;
         if kind.is_dir() {
             walk(&path, found)?;
-        } else if Format::from_path(&path).is_none() {
             continue;
-        } else if kind.is_file() {
-            found.push(path);
-        } else if kind.is_symlink() {
-            // A link to a file is read; one to a directory is not followed (no cycles), and a
-            // broken or looping one is listed so its error is reported.
-            if std::fs::metadata(&path).map_or(true, |target| target.is_file()) {
-                found.push(path);
-            }
         }
-        // FIFOs, sockets and devices named like checkpoints are skipped: opening a FIFO would
-        // block until a writer came.
+        // A link to a file is read; one to a directory is not followed (no cycles), and a
+        // broken or looping one is listed so its error is reported. FIFOs, sockets and devices
+        // are passed over unopened: opening a FIFO would block until a writer came.
+        let is_file = kind.is_file() || (kind.is_symlink() && std::fs::metadata(&path).map_or(true, |t| t.is_file()));
+        if !is_file {
+            continue;
+        }
+        // A file being written (or left by a killed writer) is passed over whatever it holds.
+        let checkpoint = !crate::atomic::is_temporary(&path)
+            && (format_by_name(&path).is_some() || Format::detect(&path).map_or(true, |f| f.is_some()));
+        if checkpoint {
+            found.checkpoints.push(path);
+        } else {
+            found.skipped.push(path);
+        }
     }
     Ok(())
 }

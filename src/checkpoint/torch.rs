@@ -64,6 +64,18 @@ enum Container {
     Unknown,
 }
 
+/// Whether a file starting with `head` is what `torch.save` writes outside a ZIP archive: the
+/// legacy format (its magic number), a TAR of PyTorch before 0.1.10, or a pickle of protocol 2
+/// to 5. Protocols 0 and 1 start with common text characters, so a file of theirs is only
+/// read as PyTorch when its name says so.
+pub(super) fn is_pickle_checkpoint(head: &[u8]) -> bool {
+    match container_of(head) {
+        Container::Legacy | Container::Tar => true,
+        Container::Pickle => head.first() == Some(&0x80) && head.get(1).is_some_and(|p| (2..=5).contains(p)),
+        Container::Zip | Container::Unknown => false,
+    }
+}
+
 fn container_of(head: &[u8]) -> Container {
     // 0x1950a86a20f9469cfc6c, the legacy magic number, as protocols 2 and up write it (a
     // LONG1) and as protocols 0 and 1 do (decimal text).

@@ -91,7 +91,7 @@ pub fn describe(
 
     // SPEC §6 order: the CSV, the checkpoint's metadata, a sidecar, a value in a PyTorch
     // checkpoint dict (which is what a .pt's metadata holds).
-    let is_torch = Format::from_path(path) == Some(Format::Torch);
+    let is_torch = crate::checkpoint::format_of(path).ok().flatten() == Some(Format::Torch);
     let (accuracy, accuracy_source) = if let Some(a) = accuracy_table.and_then(|t| t.lookup(path, root)) {
         (Some(a), Some("csv"))
     } else if let Some(a) = accuracy_in(metadata).filter(|_| !is_torch) {

@@ -221,7 +221,7 @@ fn killed_training_leaves_old_or_complete_checkpoints() {
         mid_write += (check_outputs(&out, &before, &new, &["log.csv"], &what) > 0) as usize;
         // What analyze would pick up from the directory is only complete checkpoints.
         if out.exists() {
-            for file in checkpoint::find_checkpoints(std::slice::from_ref(&out)).unwrap() {
+            for file in checkpoint::find_checkpoints(std::slice::from_ref(&out)).unwrap().checkpoints {
                 assert!(!is_temporary(&file), "{what}: the walk took {} for a checkpoint", file.display());
                 let source = checkpoint::open(&file).unwrap_or_else(|e| panic!("{what}: {e}"));
                 for spec in checkpoint::discover_layers(source.as_ref(), &LayerFilter::default()).unwrap() {

@@ -84,11 +84,28 @@ fn check(name: &str, case: &Value) -> Vec<String> {
 }
 
 /// The cases read today; the rest of `expected.json` are listed in the note.
-const READ: &[&str] = &["imagenet_example_best.pth"];
+const READ: &[&str] = &["hf_bin/pytorch_model.bin", "imagenet_example_best.pth", "full_model.pt"];
 
 #[test]
 fn real_checkpoints_read_as_their_writers_meant() {
     let cases = expected();
     let errors: Vec<String> = READ.iter().flat_map(|name| check(name, &cases[*name])).collect();
     assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
+/// A directory walk takes checkpoints by content, whatever their names, and says how many
+/// files it passed over as not checkpoints.
+#[test]
+fn a_walk_reads_by_content_and_counts_what_it_skips() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(real("hf_bin/pytorch_model.bin"), dir.path().join("last.ckpt")).unwrap();
+    std::fs::copy(real("flax_params.npz"), dir.path().join("params.data")).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "lr 0.1, 90 epochs\n").unwrap();
+    std::fs::write(dir.path().join("hparams.yaml"), "lr: 0.1\n").unwrap();
+    let (code, checkpoints, stderr) = analyze(&[dir.path().to_path_buf()], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let names: Vec<&str> = checkpoints.iter().map(|c| c["checkpoint"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names[0].ends_with("last.ckpt") && names[1].ends_with("params.data"), "{names:?}");
+    assert!(stderr.contains("skipped 2 files that are not checkpoints"), "{stderr}");
 }
