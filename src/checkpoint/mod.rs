@@ -9,6 +9,7 @@
 mod detect;
 mod error;
 mod layers;
+mod names;
 pub mod numpy;
 pub mod safetensors;
 pub mod torch;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 pub use detect::Format;
 pub use error::CheckpointError;
 pub use layers::{discover_layers, load_layer, LayerFilter, LayerSpec};
+pub use names::strip_wrappers;
 
 /// Element types a checkpoint tensor may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,15 +210,17 @@ pub fn format_of(path: &Path) -> Result<Option<Format>, CheckpointError> {
     Ok(detected.or_else(|| format_by_name(path)))
 }
 
-/// Opens a checkpoint of any supported format, recognized by its content.
+/// Opens a checkpoint of any supported format, recognized by its content, with its tensors
+/// named as users know them (wrapper prefixes taken off: [`strip_wrappers`]).
 pub fn open(path: &Path) -> Result<Box<dyn TensorSource>, CheckpointError> {
-    match format_of(path)? {
-        Some(Format::Safetensors) => Ok(Box::new(safetensors::SafetensorsFile::open(path)?)),
-        Some(Format::Npz) => Ok(Box::new(numpy::NumpyFile::open_npz(path)?)),
-        Some(Format::Npy) => Ok(Box::new(numpy::NumpyFile::open_npy(path)?)),
-        Some(Format::Torch) => Ok(Box::new(torch::TorchFile::open(path)?)),
-        None => Err(CheckpointError::UnknownFormat { path: path.to_path_buf() }),
-    }
+    let source: Box<dyn TensorSource> = match format_of(path)? {
+        Some(Format::Safetensors) => Box::new(safetensors::SafetensorsFile::open(path)?),
+        Some(Format::Npz) => Box::new(numpy::NumpyFile::open_npz(path)?),
+        Some(Format::Npy) => Box::new(numpy::NumpyFile::open_npy(path)?),
+        Some(Format::Torch) => Box::new(torch::TorchFile::open(path)?),
+        None => return Err(CheckpointError::UnknownFormat { path: path.to_path_buf() }),
+    };
+    names::user_names(source)
 }
 
 /// What [`find_checkpoints`] found: the checkpoint files, and the files of the directories it

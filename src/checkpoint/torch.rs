@@ -39,8 +39,9 @@ use std::path::{Path, PathBuf};
 
 const FORMAT: &str = "PyTorch";
 
-/// Keys a training script nests its state dict under, in the order they are tried.
-const STATE_DICT_KEYS: [&str; 4] = ["state_dict", "model", "model_state_dict", "net"];
+/// Keys a training script nests its state dict under, in the order they are tried: the main
+/// model's before an EMA copy (timm saves both, `state_dict` and `state_dict_ema`).
+const STATE_DICT_KEYS: [&str; 6] = ["state_dict", "model", "model_state_dict", "net", "module", "state_dict_ema"];
 
 /// Largest pickle accepted: a state dict's pickle holds names and shapes, a few kB per
 /// tensor, so this is far above any real one while bounding what a forged entry costs.
@@ -101,7 +102,19 @@ fn container_of(head: &[u8]) -> Container {
 impl TorchFile {
     pub fn open(path: &Path) -> Result<Self, CheckpointError> {
         let order = check_pickles(path)?;
-        let malformed = |e: pytorch_reader::PytorchError| CheckpointError::malformed(path, FORMAT, e.to_string());
+        let malformed = |e: pytorch_reader::PytorchError| {
+            let reason = e.to_string();
+            if reason.contains("_rebuild_sparse") {
+                // Not damage: a well-formed file whose tensors the reader cannot build.
+                return CheckpointError::Refused {
+                    path: path.to_path_buf(),
+                    reason: "holds torch sparse tensors (to_sparse(), to_sparse_csr()), which maskspec does not read \
+                             yet; save them with .to_dense(): the zeros become the mask"
+                        .into(),
+                };
+            }
+            CheckpointError::malformed(path, FORMAT, reason)
+        };
 
         let root = PytorchReader::read_pickle_data(path, None).map_err(malformed)?;
         let PickleValue::Dict(root) = root else {
@@ -127,6 +140,10 @@ impl TorchFile {
             })
             .collect();
 
+        if let Some(key) = state_dict_key {
+            // Which dict was read, for a file that holds several (a model and its EMA).
+            metadata.insert("state_dict_key".into(), key.into());
+        }
         let reader = match state_dict_key {
             Some(key) => {
                 // Beside a nested state dict, a one-element tensor is a scalar the training
@@ -139,6 +156,7 @@ impl TorchFile {
                         }
                     }
                 }
+                lightning_best_score(path, &root, &everything, &mut metadata)?;
                 PytorchReader::with_top_level_key(path, key)
             }
             None => PytorchReader::new(path),
@@ -151,25 +169,46 @@ impl TorchFile {
 
         let mut tensors = Vec::with_capacity(found.len());
         let mut handles = Vec::with_capacity(found.len());
-        let mut names: HashMap<String, String> = HashMap::new();
         for (_, tensor) in found {
-            let name = strip_module_prefix(&tensor.name).to_string();
-            if let Some(other) = names.insert(name.clone(), tensor.name.clone()) {
-                return Err(CheckpointError::tensor(
-                    path,
-                    &name,
-                    format!(
-                        "is what both '{other}' and '{}' are called once 'module.' prefixes are stripped; save one model's state dict per file",
-                        tensor.name
-                    ),
-                ));
-            }
             let (dtype, readable) = dtype_of(tensor.dtype());
-            tensors.push(TensorInfo { name, dtype, shape: tensor.shape().to_vec() });
+            tensors.push(TensorInfo { name: tensor.name.clone(), dtype, shape: tensor.shape().to_vec() });
             handles.push((tensor, readable));
         }
         Ok(TorchFile { path: path.to_path_buf(), tensors, handles, metadata })
     }
+}
+
+/// PyTorch Lightning's ModelCheckpoint callback keeps the best value of the metric it
+/// monitors (`best_model_score`, a tensor) under `callbacks`; it becomes the metadata entry of
+/// that metric's name (`val_acc`, ...) unless the checkpoint has one already, and
+/// `best_model_score` / `monitor` too. Whether it is an accuracy is the accuracy keys' call.
+fn lightning_best_score(
+    path: &Path,
+    root: &HashMap<String, PickleValue>,
+    everything: &PytorchReader,
+    metadata: &mut BTreeMap<String, String>,
+) -> Result<(), CheckpointError> {
+    let Some(PickleValue::Dict(callbacks)) = root.get("callbacks") else { return Ok(()) };
+    let mut keys: Vec<&String> = callbacks.keys().filter(|k| k.starts_with("ModelCheckpoint")).collect();
+    keys.sort();
+    for key in keys {
+        let Some(PickleValue::Dict(state)) = callbacks.get(key) else { continue };
+        let Some(PickleValue::String(monitor)) = state.get("monitor") else { continue };
+        let score = match state.get("best_model_score") {
+            Some(PickleValue::Float(f)) => Some(f.to_string()),
+            _ => match everything.get(&format!("callbacks.{key}.best_model_score")) {
+                Some(tensor) if tensor.num_elements() == 1 => scalar_text(path, tensor)?,
+                _ => None,
+            },
+        };
+        if let Some(score) = score {
+            metadata.entry(monitor.clone()).or_insert_with(|| score.clone());
+            metadata.insert("best_model_score".into(), score);
+            metadata.insert("monitor".into(), monitor.clone());
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// A one-element tensor's value: floats as the shortest decimal that reads back to the same
@@ -194,15 +233,6 @@ fn scalar_text(path: &Path, tensor: &pytorch_reader::Tensor) -> Result<Option<St
         Dtype::F32 | Dtype::F16 | Dtype::BF16 => (v as f32).to_string(),
         _ => (v as i64).to_string(),
     }))
-}
-
-/// DataParallel and DistributedDataParallel save every name under `module.` (once per wrap).
-fn strip_module_prefix(name: &str) -> &str {
-    let mut name = name;
-    while let Some(rest) = name.strip_prefix("module.") {
-        name = rest;
-    }
-    name
 }
 
 /// Our dtype, and whether we decode it (unsigned 16/32/64-bit storages are only listed).
@@ -423,13 +453,6 @@ impl TensorSource for TorchFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn module_prefixes_are_stripped_once_per_wrap() {
-        assert_eq!(strip_module_prefix("module.fc.weight"), "fc.weight");
-        assert_eq!(strip_module_prefix("module.module.fc.weight"), "fc.weight");
-        assert_eq!(strip_module_prefix("fc.module.weight"), "fc.module.weight");
-    }
 
     #[test]
     fn flat_keys_rank_by_first_appearance() {

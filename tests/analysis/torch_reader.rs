@@ -82,13 +82,20 @@ fn tensors_match_what_torch_load_sees() {
     }
 }
 
-/// The checkpoint dict's scalar entries, and nothing else, become the metadata.
+/// The checkpoint dict's scalar entries, and nothing else, become the metadata, beside the key
+/// of the nested state dict that was read (`state_dict_key`).
 #[test]
 fn scalar_entries_become_metadata() {
     for name in READABLE {
         let expected = json(&format!("{name}.tensors.json"));
         let source = open(&format!("{name}.pt"));
-        let meta = source.metadata();
+        let mut meta = source.metadata().clone();
+        if let Some(key) = meta.remove("state_dict_key") {
+            assert!(
+                ["state_dict", "model", "model_state_dict", "net", "module"].contains(&key.as_str()),
+                "{name}: {key}"
+            );
+        }
         let want = expected["metadata"].as_object().unwrap();
         assert_eq!(meta.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>(), "{name}: metadata keys");
         for (key, value) in want {
