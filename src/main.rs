@@ -6,7 +6,7 @@ mod cli;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use maskspec::analyze::{analyze_paths, AnalyzeOptions, Cache, Failure};
-use maskspec::checkpoint::LayerFilter;
+use maskspec::checkpoint::{LayerFilter, WeightLayout};
 use maskspec::metrics::{Convention, MetricParams};
 use maskspec::provenance::AccuracyTable;
 use std::io::Write;
@@ -56,8 +56,13 @@ enum Command {
 
 #[derive(Args)]
 struct AnalyzeArgs {
-    /// Checkpoint files (.safetensors, .npz, .npy, .pt, .pth, .pth.tar) or directories, walked
-    /// recursively.
+    /// Checkpoint files or directories, walked recursively. A file is read by its content,
+    /// whatever its name: safetensors, NumPy .npy/.npz, and what torch.save writes (.pt, .pth,
+    /// .pth.tar, Lightning's .ckpt, Hugging Face's pytorch_model.bin; zip or legacy, state dicts
+    /// at the top or under state_dict, model, model_state_dict, net, module, state_dict_ema).
+    /// Wrapper prefixes (module., _orig_mod., Lightning's model.) come off the names. Masks:
+    /// NAME_mask, PREFIX.weight_mask (torch.nn.utils.prune), a flax mask tree (mask/NAME), else
+    /// the nonzero weights.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
 
@@ -80,6 +85,12 @@ struct AnalyzeArgs {
     /// Skip layers whose name matches GLOB (repeatable). Default: '*embed*'.
     #[arg(long, value_name = "GLOB")]
     exclude: Vec<String>,
+
+    /// How weights store their dimensions: torch ([out, in], conv [out, in, kh, kw]) or flax
+    /// ([in, out], conv [kh, kw, in, out], transposed before analysis). Default: flax for
+    /// weights named `kernel` (params/Dense_0/kernel), torch for every other.
+    #[arg(long, value_enum, value_name = "LAYOUT")]
+    layout: Option<WeightLayout>,
 
     /// Whose definitions to follow: iclr2023 (the default; Hoang et al. ICLR 2023's code) or
     /// neurips2023 (that paper's gate d_left ≥ 3 and d_right > 1, classes of ≥ 2 nodes, each
@@ -360,7 +371,9 @@ fn report_failures(failures: &[Failure]) -> bool {
 type Render = fn(&maskspec::analyze::Analysis) -> Vec<u8>;
 
 fn analyze(args: &AnalyzeArgs) -> Result<ExitCode> {
-    let filter = LayerFilter::new(&args.include, &args.exclude).context("invalid --include/--exclude glob")?;
+    let filter = LayerFilter::new(&args.include, &args.exclude)
+        .context("invalid --include/--exclude glob")?
+        .with_layout(args.layout);
     let accuracy = args.accuracy.as_deref().map(AccuracyTable::read).transpose()?;
     let cache = if args.no_cache { None } else { args.cache_dir.clone().or_else(Cache::default_dir).map(Cache::new) };
     let params = MetricParams { nested: !args.no_nested, convention: args.convention, ..Default::default() };

@@ -11,6 +11,60 @@ pub struct LayerFilter {
     exclude: GlobSet,
     /// The globs as given, so the filter can be named in a cache key.
     globs: String,
+    /// How weights are laid out; `None` decides by name ([`WeightLayout::of`]).
+    layout: Option<WeightLayout>,
+}
+
+/// How a weight tensor stores its dimensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum WeightLayout {
+    /// PyTorch: `[out, in]` (linear) and `[out, in, kh, kw]` (conv, OIHW).
+    Torch,
+    /// JAX/flax: `[in, out]` (Dense) and `[kh, kw, in, out]` (Conv, HWIO).
+    Flax,
+}
+
+impl WeightLayout {
+    /// Flax names its weights `kernel` (`params/Dense_0/kernel`); everything else is PyTorch's.
+    pub fn of(name: &str) -> WeightLayout {
+        if name.rsplit(['/', '.']).next() == Some("kernel") {
+            WeightLayout::Flax
+        } else {
+            WeightLayout::Torch
+        }
+    }
+
+    /// The PyTorch shape of a weight stored as `shape` in this layout.
+    fn torch_shape(self, shape: &[usize]) -> Vec<usize> {
+        match (self, shape) {
+            (WeightLayout::Flax, [i, o]) => vec![*o, *i],
+            (WeightLayout::Flax, [kh, kw, i, o]) => vec![*o, *i, *kh, *kw],
+            _ => shape.to_vec(),
+        }
+    }
+
+    /// `values` (row-major in `shape`, this layout) in PyTorch's order.
+    fn to_torch<T: Copy>(self, shape: &[usize], values: Vec<T>) -> Vec<T> {
+        match (self, shape) {
+            (WeightLayout::Torch, _) => values,
+            (WeightLayout::Flax, &[i, o]) => (0..o * i).map(|k| values[(k % i) * o + k / i]).collect(),
+            (WeightLayout::Flax, &[kh, kw, i, o]) => {
+                let mut out = Vec::with_capacity(values.len());
+                for oo in 0..o {
+                    for ii in 0..i {
+                        for h in 0..kh {
+                            for w in 0..kw {
+                                out.push(values[((h * kw + w) * i + ii) * o + oo]);
+                            }
+                        }
+                    }
+                }
+                out
+            }
+            (WeightLayout::Flax, _) => values,
+        }
+    }
 }
 
 impl Default for LayerFilter {
@@ -35,12 +89,19 @@ impl LayerFilter {
             include: if include.is_empty() { None } else { Some(build(include)?) },
             exclude: build(exclude)?,
             globs: format!("include={include:?} exclude={exclude:?}"),
+            layout: None,
         })
     }
 
-    /// The globs, in a form fit for a cache key.
-    pub fn describe(&self) -> &str {
-        &self.globs
+    /// Reads every weight in `layout` instead of deciding by name (`--layout`).
+    pub fn with_layout(mut self, layout: Option<WeightLayout>) -> Self {
+        self.layout = layout;
+        self
+    }
+
+    /// The globs and the layout, in a form fit for a cache key.
+    pub fn describe(&self) -> String {
+        format!("{} layout={:?}", self.globs, self.layout)
     }
 
     fn accepts(&self, name: &str) -> bool {
@@ -59,10 +120,27 @@ pub struct LayerSpec {
     pub mask: Option<usize>,
     /// The weight is `weight_orig`: the effective weight is `weight_orig * weight_mask`.
     pub weight_orig: bool,
+    /// How the weight (and its mask) store their dimensions.
+    pub layout: WeightLayout,
 }
 
+/// The prefixes of a flax mask tree that mirrors the parameter tree (`mask/params/Dense_0/kernel`).
+const MASK_TREES: [&str; 2] = ["mask/", "masks/"];
+
 fn is_mask_name(name: &str) -> bool {
-    name.ends_with("_mask") || name.ends_with(".mask")
+    name.ends_with("_mask") || name.ends_with(".mask") || MASK_TREES.iter().any(|tree| name.starts_with(tree))
+}
+
+/// Where the mask of weight `name` may be, first that exists: `NAME_mask`, `PREFIX.weight_mask`
+/// beside `PREFIX.weight`, and a flax mask tree's `mask/NAME` (or `mask/` in place of `params/`).
+fn mask_names(name: &str) -> Vec<String> {
+    let mut names = vec![format!("{name}_mask")];
+    names.extend(name.strip_suffix(".weight").map(|p| format!("{p}.weight_mask")));
+    for tree in MASK_TREES {
+        names.push(format!("{tree}{name}"));
+        names.extend(name.strip_prefix("params/").map(|rest| format!("{tree}{rest}")));
+    }
+    names
 }
 
 /// The layers of a checkpoint in file order. A masked tensor that is neither 2-D nor 4-D is
@@ -82,8 +160,7 @@ pub fn discover_layers(source: &dyn TensorSource, filter: &LayerFilter) -> Resul
         if !filter.accepts(&name) {
             continue;
         }
-        let mask = index_of(&format!("{name}_mask"))
-            .or_else(|| name.strip_suffix(".weight").and_then(|p| index_of(&format!("{p}.weight_mask"))));
+        let mask = mask_names(&name).iter().find_map(|m| index_of(m));
         if t.shape.len() != 2 && t.shape.len() != 4 {
             // Biases, norms and scalars are not layers (a glob like 'fc.*' matches them too);
             // but a tensor that carries a mask was meant as one.
@@ -100,7 +177,8 @@ pub fn discover_layers(source: &dyn TensorSource, filter: &LayerFilter) -> Resul
             }
             continue;
         }
-        specs.push(LayerSpec { name, weight: i, mask, weight_orig });
+        let layout = filter.layout.unwrap_or_else(|| WeightLayout::of(&name));
+        specs.push(LayerSpec { name, weight: i, mask, weight_orig, layout });
     }
     if specs.is_empty() {
         return Err(CheckpointError::NoLayers { path: source.path().to_path_buf() });
@@ -164,6 +242,7 @@ pub fn load_layer(source: &dyn TensorSource, spec: &LayerSpec) -> Result<Layer, 
             *w = if m { *w } else { 0.0 };
         }
     }
-    Layer::new(spec.name.clone(), info.shape.clone(), weight, Some(mask))
+    let (weight, mask) = (spec.layout.to_torch(&info.shape, weight), spec.layout.to_torch(&info.shape, mask));
+    Layer::new(spec.name.clone(), spec.layout.torch_shape(&info.shape), weight, Some(mask))
         .map_err(|e| CheckpointError::tensor(source.path(), &info.name, e.to_string()))
 }

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 pub use detect::Format;
 pub use error::CheckpointError;
-pub use layers::{discover_layers, load_layer, LayerFilter, LayerSpec};
+pub use layers::{discover_layers, load_layer, LayerFilter, LayerSpec, WeightLayout};
 pub use names::strip_wrappers;
 
 /// Element types a checkpoint tensor may hold.

@@ -73,6 +73,19 @@ fn check(name: &str, case: &Value) -> Vec<String> {
         .collect();
     if got != want {
         errors.push(format!("{name}: layers {got:?}, expected {want:?}"));
+        return errors;
+    }
+    // σ1 of the graph and of |W|·M: a conv kernel transposed wrongly, or weights paired with
+    // the wrong mask, keep the edge count but not these.
+    for (layer, expected) in checkpoints[0]["layers"].as_array().unwrap().iter().zip(case["layers"].as_array().unwrap())
+    {
+        for field in ["mu0", "weighted_mu0"] {
+            let Some(want) = expected.get(field).and_then(Value::as_f64) else { continue };
+            let got = layer[field].as_f64().unwrap_or(f64::NAN);
+            if (got - want).abs() > 1e-9 * want.abs() {
+                errors.push(format!("{name}: {} {field} = {got}, expected {want}", expected["name"]));
+            }
+        }
     }
     if let Some(accuracy) = case.get("accuracy").and_then(Value::as_f64) {
         let read = checkpoints[0]["accuracy"].as_f64();
@@ -86,6 +99,9 @@ fn check(name: &str, case: &Value) -> Vec<String> {
 /// The cases read right.
 const READ: &[&str] = &[
     "compiled.pt",
+    "flax_masked.npz",
+    "flax_params.npz",
+    "flax_params.safetensors",
     "full_model.pt",
     "hf_bin/pytorch_model.bin",
     "imagenet_example_best.pth",
@@ -101,17 +117,9 @@ const REFUSED_FOR_NOW: &[(&str, &str)] = &[
     ("sparse_tensors.pt", "save them with .to_dense()"),
 ];
 
-/// Cases still misread: HF shards as separate checkpoints, flax kernels untransposed, masks in
-/// files of their own as checkpoints of their own.
-const MISREAD: &[&str] = &[
-    "flax_masked.npz",
-    "flax_params.npz",
-    "flax_params.safetensors",
-    "hf_sharded",
-    "hf_sharded_bin",
-    "separate",
-    "separate_named",
-];
+/// Cases still misread: HF shards as separate checkpoints, masks in files of their own as
+/// checkpoints of their own.
+const MISREAD: &[&str] = &["hf_sharded", "hf_sharded_bin", "separate", "separate_named"];
 
 #[test]
 fn real_checkpoints_read_as_their_writers_meant() {
@@ -148,4 +156,14 @@ fn a_walk_reads_by_content_and_counts_what_it_skips() {
     assert_eq!(names.len(), 2, "{names:?}");
     assert!(names[0].ends_with("last.ckpt") && names[1].ends_with("params.data"), "{names:?}");
     assert!(stderr.contains("skipped 2 files that are not checkpoints"), "{stderr}");
+}
+
+/// `--layout torch` reads a weight named `kernel` as it is stored, untransposed.
+#[test]
+fn the_layout_flag_overrides_the_name() {
+    let (code, checkpoints, stderr) = analyze(&[real("flax_params.npz")], &["--layout", "torch"]);
+    assert_eq!(code, 0, "{stderr}");
+    let shapes: Vec<&str> =
+        checkpoints[0]["layers"].as_array().unwrap().iter().map(|l| l["shape"].as_str().unwrap()).collect();
+    assert_eq!(shapes, ["3x3x4x8", "12x16"]);
 }
