@@ -92,6 +92,12 @@ struct AnalyzeArgs {
     #[arg(long, value_enum, value_name = "LAYOUT")]
     layout: Option<WeightLayout>,
 
+    /// Masks from FILE, a checkpoint whose tensors have the weights' names (any format; nonzero
+    /// = edge), for every checkpoint analyzed. Without it, X.masks.EXT beside X.EXT and
+    /// masks.EXT beside weights.EXT are paired by name.
+    #[arg(long, value_name = "FILE")]
+    masks: Option<PathBuf>,
+
     /// Whose definitions to follow: iclr2023 (the default; Hoang et al. ICLR 2023's code) or
     /// neurips2023 (that paper's gate d_left ≥ 3 and d_right > 1, classes of ≥ 2 nodes, each
     /// class's Δr and λ times max(n_in, n_out)/(n_in + n_out − 1), gated λ, and layers below the
@@ -377,7 +383,7 @@ fn analyze(args: &AnalyzeArgs) -> Result<ExitCode> {
     let accuracy = args.accuracy.as_deref().map(AccuracyTable::read).transpose()?;
     let cache = if args.no_cache { None } else { args.cache_dir.clone().or_else(Cache::default_dir).map(Cache::new) };
     let params = MetricParams { nested: !args.no_nested, convention: args.convention, ..Default::default() };
-    let options = AnalyzeOptions { filter, params, accuracy, cache };
+    let options = AnalyzeOptions { filter, params, accuracy, cache, masks: args.masks.clone() };
     let bar = cli::progress::analyze_bar();
     let analysis = analyze_paths(&args.paths, &options, Some(&|event| cli::progress::on_analyze(&bar, event)));
     bar.finish_and_clear();

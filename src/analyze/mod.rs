@@ -23,6 +23,9 @@ pub struct AnalyzeOptions {
     /// `--accuracy FILE.csv`, the first source of accuracy (SPEC §6).
     pub accuracy: Option<AccuracyTable>,
     pub cache: Option<Cache>,
+    /// `--masks FILE`: the masks of every checkpoint analyzed, by tensor name. Without it, a
+    /// checkpoint's mask file is found by name ([`checkpoint::mask_companion`]).
+    pub masks: Option<PathBuf>,
 }
 
 impl AnalyzeOptions {
@@ -193,7 +196,13 @@ fn analyze_file_in(
     options: &AnalyzeOptions,
     cached: &AtomicUsize,
 ) -> (Option<CheckpointReport>, Vec<Failure>) {
-    let key = options.cache.as_ref().and_then(|_| Cache::key(path, &options.settings()));
+    let masks = options.masks.clone().or_else(|| checkpoint::mask_companion(path));
+    // The masks' file is part of what the numbers depend on.
+    let settings = match &masks {
+        Some(masks) => Cache::key(masks, &options.settings()).map(|k| format!("masks: {k}")),
+        None => Some(options.settings()),
+    };
+    let key = options.cache.as_ref().zip(settings).and_then(|(_, settings)| Cache::key(path, &settings));
     let hit = options.cache.as_ref().zip(key.as_ref()).and_then(|(cache, key)| cache.load(key));
     let (entry, failures) = match hit {
         Some(entry) => {
@@ -204,7 +213,11 @@ fn analyze_file_in(
             (entry, failures)
         }
         None => {
-            let found = match checkpoint::open(path).and_then(|source| analyze_source(source.as_ref(), options)) {
+            let source = match &masks {
+                Some(masks) => checkpoint::open_with_masks(path, masks),
+                None => checkpoint::open(path),
+            };
+            let found = match source.and_then(|source| analyze_source(source.as_ref(), options)) {
                 Ok(found) => found,
                 Err(e) => return (None, vec![Failure::new(path, e)]),
             };

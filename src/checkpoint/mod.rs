@@ -11,6 +11,7 @@ mod error;
 mod layers;
 mod names;
 pub mod numpy;
+mod paired;
 pub mod safetensors;
 pub mod torch;
 
@@ -21,6 +22,7 @@ pub use detect::Format;
 pub use error::CheckpointError;
 pub use layers::{discover_layers, load_layer, LayerFilter, LayerSpec, WeightLayout};
 pub use names::strip_wrappers;
+pub use paired::{is_mask_companion, mask_companion, open_with_masks};
 
 /// Element types a checkpoint tensor may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,7 +244,9 @@ pub fn find_checkpoints(paths: &[PathBuf]) -> Result<Found, CheckpointError> {
         if meta.is_dir() {
             walk(path, &mut found)?;
         } else if meta.is_file() {
-            found.checkpoints.push(path.clone());
+            // A file of masks named for its weights is read with them.
+            let weights = is_mask_companion(path).then(|| weights_of(path)).flatten();
+            found.checkpoints.push(weights.unwrap_or_else(|| path.clone()));
         } else {
             // Opening a FIFO would block until some writer came; a device could be endless.
             return Err(CheckpointError::Refused {
@@ -256,6 +260,16 @@ pub fn find_checkpoints(paths: &[PathBuf]) -> Result<Found, CheckpointError> {
         list.dedup();
     }
     Ok(found)
+}
+
+/// The weights file a mask companion belongs to.
+fn weights_of(masks: &Path) -> Option<PathBuf> {
+    let dir = masks.parent()?;
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| mask_companion(p).as_deref() == Some(masks))
 }
 
 fn walk(dir: &Path, found: &mut Found) -> Result<(), CheckpointError> {
@@ -273,6 +287,10 @@ fn walk(dir: &Path, found: &mut Found) -> Result<(), CheckpointError> {
         // are passed over unopened: opening a FIFO would block until a writer came.
         let is_file = kind.is_file() || (kind.is_symlink() && std::fs::metadata(&path).map_or(true, |t| t.is_file()));
         if !is_file {
+            continue;
+        }
+        // Masks read with their weights are no checkpoint of their own.
+        if is_mask_companion(&path) {
             continue;
         }
         // A file being written (or left by a killed writer) is passed over whatever it holds.

@@ -106,6 +106,8 @@ const READ: &[&str] = &[
     "hf_bin/pytorch_model.bin",
     "imagenet_example_best.pth",
     "lightning.ckpt",
+    "separate",
+    "separate_named",
     "timm_checkpoint.pth.tar",
 ];
 
@@ -117,9 +119,8 @@ const REFUSED_FOR_NOW: &[(&str, &str)] = &[
     ("sparse_tensors.pt", "save them with .to_dense()"),
 ];
 
-/// Cases still misread: HF shards as separate checkpoints, masks in files of their own as
-/// checkpoints of their own.
-const MISREAD: &[&str] = &["hf_sharded", "hf_sharded_bin", "separate", "separate_named"];
+/// Cases still misread: Hugging Face shards as checkpoints of their own.
+const MISREAD: &[&str] = &["hf_sharded", "hf_sharded_bin"];
 
 #[test]
 fn real_checkpoints_read_as_their_writers_meant() {
@@ -166,4 +167,29 @@ fn the_layout_flag_overrides_the_name() {
     let shapes: Vec<&str> =
         checkpoints[0]["layers"].as_array().unwrap().iter().map(|l| l["shape"].as_str().unwrap()).collect();
     assert_eq!(shapes, ["3x3x4x8", "12x16"]);
+}
+
+/// `--masks FILE` pairs any two files by tensor name; naming the mask file of a pair analyzes
+/// the pair.
+#[test]
+fn masks_from_a_file_of_their_own() {
+    let cases = expected();
+    let want = &cases["separate"];
+    let flag = ["--masks", real("masks_flag/topology.safetensors").to_str().unwrap()].map(String::from);
+    let flag: Vec<&str> = flag.iter().map(String::as_str).collect();
+    let (code, checkpoints, stderr) = analyze(&[real("masks_flag/dense_init.safetensors")], &flag);
+    assert_eq!((code, checkpoints.len()), (0, 1), "{stderr}");
+    let edges: Vec<u64> =
+        checkpoints[0]["layers"].as_array().unwrap().iter().map(|l| l["edges"].as_u64().unwrap()).collect();
+    let expected: Vec<u64> = want["layers"].as_array().unwrap().iter().map(|l| l["edges"].as_u64().unwrap()).collect();
+    assert_eq!(edges, expected);
+    let (code, checkpoints, stderr) = analyze(&[real("separate/masks.safetensors")], &[]);
+    assert_eq!((code, checkpoints.len()), (0, 1), "{stderr}");
+    assert!(checkpoints[0]["checkpoint"].as_str().unwrap().ends_with("weights.safetensors"), "{stderr}");
+    // Masks that do not belong to the weights are one error, not a misread.
+    let wrong = ["--masks", real("flax_params.safetensors").to_str().unwrap()].map(String::from);
+    let wrong: Vec<&str> = wrong.iter().map(String::as_str).collect();
+    let (code, _, stderr) = analyze(&[real("masks_flag/dense_init.safetensors")], &wrong);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("a mask file must use its weights' tensor names"), "{stderr}");
 }
