@@ -13,6 +13,7 @@ mod names;
 pub mod numpy;
 mod paired;
 pub mod safetensors;
+mod sharded;
 pub mod torch;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ pub use error::CheckpointError;
 pub use layers::{discover_layers, load_layer, LayerFilter, LayerSpec, WeightLayout};
 pub use names::strip_wrappers;
 pub use paired::{is_mask_companion, mask_companion, open_with_masks};
+pub use sharded::{index_of_shard, is_index_name, open_sharded};
 
 /// Element types a checkpoint tensor may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,6 +217,9 @@ pub fn format_of(path: &Path) -> Result<Option<Format>, CheckpointError> {
 /// Opens a checkpoint of any supported format, recognized by its content, with its tensors
 /// named as users know them (wrapper prefixes taken off: [`strip_wrappers`]).
 pub fn open(path: &Path) -> Result<Box<dyn TensorSource>, CheckpointError> {
+    if is_index_name(path) {
+        return open_sharded(path);
+    }
     let source: Box<dyn TensorSource> = match format_of(path)? {
         Some(Format::Safetensors) => Box::new(safetensors::SafetensorsFile::open(path)?),
         Some(Format::Npz) => Box::new(numpy::NumpyFile::open_npz(path)?),
@@ -244,9 +249,11 @@ pub fn find_checkpoints(paths: &[PathBuf]) -> Result<Found, CheckpointError> {
         if meta.is_dir() {
             walk(path, &mut found)?;
         } else if meta.is_file() {
-            // A file of masks named for its weights is read with them.
+            // A file of masks named for its weights is read with them, a shard through the
+            // index that lists it.
             let weights = is_mask_companion(path).then(|| weights_of(path)).flatten();
-            found.checkpoints.push(weights.unwrap_or_else(|| path.clone()));
+            let model = weights.or_else(|| index_of_shard(path));
+            found.checkpoints.push(model.unwrap_or_else(|| path.clone()));
         } else {
             // Opening a FIFO would block until some writer came; a device could be endless.
             return Err(CheckpointError::Refused {
@@ -274,10 +281,15 @@ fn weights_of(masks: &Path) -> Option<PathBuf> {
 
 fn walk(dir: &Path, found: &mut Found) -> Result<(), CheckpointError> {
     let io = |source| CheckpointError::Io { path: dir.to_path_buf(), source };
+    let mut entries = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
-        let path = entry.path();
-        let kind = entry.file_type().map_err(io)?;
+        entries.push((entry.path(), entry.file_type().map_err(io)?));
+    }
+    // Shards are read through their index, as one model.
+    let paths: Vec<PathBuf> = entries.iter().map(|(p, _)| p.clone()).collect();
+    let shards = sharded::listed_shards(&paths);
+    for (path, kind) in entries {
         if kind.is_dir() {
             walk(&path, found)?;
             continue;
@@ -286,16 +298,16 @@ fn walk(dir: &Path, found: &mut Found) -> Result<(), CheckpointError> {
         // broken or looping one is listed so its error is reported. FIFOs, sockets and devices
         // are passed over unopened: opening a FIFO would block until a writer came.
         let is_file = kind.is_file() || (kind.is_symlink() && std::fs::metadata(&path).map_or(true, |t| t.is_file()));
-        if !is_file {
-            continue;
-        }
-        // Masks read with their weights are no checkpoint of their own.
-        if is_mask_companion(&path) {
+        // Masks read with their weights and shards read through their index are no
+        // checkpoints of their own.
+        if !is_file || is_mask_companion(&path) || shards.contains(&path) {
             continue;
         }
         // A file being written (or left by a killed writer) is passed over whatever it holds.
         let checkpoint = !crate::atomic::is_temporary(&path)
-            && (format_by_name(&path).is_some() || Format::detect(&path).map_or(true, |f| f.is_some()));
+            && (is_index_name(&path)
+                || format_by_name(&path).is_some()
+                || Format::detect(&path).map_or(true, |f| f.is_some()));
         if checkpoint {
             found.checkpoints.push(path);
         } else {

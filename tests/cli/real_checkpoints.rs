@@ -104,6 +104,8 @@ const READ: &[&str] = &[
     "flax_params.safetensors",
     "full_model.pt",
     "hf_bin/pytorch_model.bin",
+    "hf_sharded",
+    "hf_sharded_bin",
     "imagenet_example_best.pth",
     "lightning.ckpt",
     "separate",
@@ -119,8 +121,8 @@ const REFUSED_FOR_NOW: &[(&str, &str)] = &[
     ("sparse_tensors.pt", "save them with .to_dense()"),
 ];
 
-/// Cases still misread: Hugging Face shards as checkpoints of their own.
-const MISREAD: &[&str] = &["hf_sharded", "hf_sharded_bin"];
+/// Cases still misread.
+const MISREAD: &[&str] = &[];
 
 #[test]
 fn real_checkpoints_read_as_their_writers_meant() {
@@ -192,4 +194,42 @@ fn masks_from_a_file_of_their_own() {
     let (code, _, stderr) = analyze(&[real("masks_flag/dense_init.safetensors")], &wrong);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("a mask file must use its weights' tensor names"), "{stderr}");
+}
+
+/// A sharded model is one checkpoint whether the user names its directory, its index or one of
+/// its shards.
+#[test]
+fn shards_are_one_model_however_they_are_named() {
+    for path in ["hf_sharded", "hf_sharded/model.safetensors.index.json", "hf_sharded/model-00002-of-00002.safetensors"]
+    {
+        let (code, checkpoints, stderr) = analyze(&[real(path)], &[]);
+        assert_eq!((code, checkpoints.len()), (0, 1), "{path}: {stderr}");
+        let c = &checkpoints[0];
+        assert!(c["checkpoint"].as_str().unwrap().ends_with("model.safetensors.index.json"), "{path}: {c}");
+        assert_eq!(c["layers"].as_array().unwrap().len(), 2, "{path}");
+        assert_eq!(c["metadata"]["shards"], "2", "{path}");
+    }
+}
+
+/// Shards and an index that disagree are one error naming the index, never a partial model.
+#[test]
+fn shards_that_disagree_with_their_index_are_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for shard in ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"] {
+        std::fs::copy(real("hf_sharded").join(shard), dir.path().join(shard)).unwrap();
+    }
+    let index = dir.path().join("model.safetensors.index.json");
+    let write = |map: &str| std::fs::write(&index, format!("{{\"weight_map\": {{{map}}}}}")).unwrap();
+    let one = r#""fc1.weight": "model-00001-of-00002.safetensors""#;
+    for (map, error) in [
+        (format!(r#"{one}, "fc2.weight": "model-00003-of-00003.safetensors""#), "cannot read"),
+        (format!(r#"{one}, "fc9.weight": "model-00002-of-00002.safetensors""#), "the shards and their index disagree"),
+        (format!(r#"{one}, "fc2.weight": "../elsewhere.safetensors""#), "not a file name beside the index"),
+    ] {
+        write(&map);
+        let (code, checkpoints, stderr) = analyze(&[index.clone()], &[]);
+        assert_eq!((code, checkpoints.len()), (1, 0), "{map}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        assert!(lines.len() == 1 && lines[0].contains(error), "{map}: {stderr}");
+    }
 }
