@@ -227,7 +227,7 @@ fn shards_that_disagree_with_their_index_are_an_error() {
         (format!(r#"{one}, "fc2.weight": "../elsewhere.safetensors""#), "not a file name beside the index"),
     ] {
         write(&map);
-        let (code, checkpoints, stderr) = analyze(&[index.clone()], &[]);
+        let (code, checkpoints, stderr) = analyze(std::slice::from_ref(&index), &[]);
         assert_eq!((code, checkpoints.len()), (1, 0), "{map}: {stderr}");
         let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
         assert!(lines.len() == 1 && lines[0].contains(error), "{map}: {stderr}");
