@@ -23,7 +23,7 @@ pub use detect::Format;
 pub use error::CheckpointError;
 pub use layers::{discover_layers, load_layer, LayerFilter, LayerSpec, WeightLayout};
 pub use names::strip_wrappers;
-pub use paired::{is_mask_companion, mask_companion, open_with_masks};
+pub use paired::{mask_companion, open_with_masks, weights_of_masks};
 pub use sharded::{index_of_shard, is_index_name, open_sharded};
 
 /// Element types a checkpoint tensor may hold.
@@ -251,8 +251,7 @@ pub fn find_checkpoints(paths: &[PathBuf]) -> Result<Found, CheckpointError> {
         } else if meta.is_file() {
             // A file of masks named for its weights is read with them, a shard through the
             // index that lists it.
-            let weights = is_mask_companion(path).then(|| weights_of(path)).flatten();
-            let model = weights.or_else(|| index_of_shard(path));
+            let model = weights_of_masks(path).or_else(|| index_of_shard(path));
             found.checkpoints.push(model.unwrap_or_else(|| path.clone()));
         } else {
             // Opening a FIFO would block until some writer came; a device could be endless.
@@ -267,16 +266,6 @@ pub fn find_checkpoints(paths: &[PathBuf]) -> Result<Found, CheckpointError> {
         list.dedup();
     }
     Ok(found)
-}
-
-/// The weights file a mask companion belongs to.
-fn weights_of(masks: &Path) -> Option<PathBuf> {
-    let dir = masks.parent()?;
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| mask_companion(p).as_deref() == Some(masks))
 }
 
 fn walk(dir: &Path, found: &mut Found) -> Result<(), CheckpointError> {
@@ -300,7 +289,7 @@ fn walk(dir: &Path, found: &mut Found) -> Result<(), CheckpointError> {
         let is_file = kind.is_file() || (kind.is_symlink() && std::fs::metadata(&path).map_or(true, |t| t.is_file()));
         // Masks read with their weights and shards read through their index are no
         // checkpoints of their own.
-        if !is_file || is_mask_companion(&path) || shards.contains(&path) {
+        if !is_file || weights_of_masks(&path).is_some() || shards.contains(&path) {
             continue;
         }
         // A file being written (or left by a killed writer) is passed over whatever it holds.

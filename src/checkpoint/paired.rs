@@ -18,18 +18,19 @@ pub fn mask_companion(path: &Path) -> Option<PathBuf> {
     companion.is_file().then_some(companion)
 }
 
-/// Whether `path` is the mask file of some weights beside it (then it is read with them, not
-/// on its own).
-pub fn is_mask_companion(path: &Path) -> bool {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else { return false };
-    let weights = if let Some(ext) = name.strip_prefix("masks.") {
-        format!("weights.{ext}")
-    } else if let Some((stem, ext)) = name.split_once(".masks.") {
-        format!("{stem}.{ext}")
-    } else {
-        return false;
+/// The weights beside `path` whose mask file it is, if any (then it is read with them, not on
+/// its own): the inverse of [`mask_companion`].
+pub fn weights_of_masks(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    let weights = match name.strip_prefix("masks.") {
+        Some(ext) => format!("weights.{ext}"),
+        None => {
+            let (stem, ext) = name.split_once(".masks.")?;
+            format!("{stem}.{ext}")
+        }
     };
-    path.with_file_name(weights).is_file()
+    let weights = path.with_file_name(weights);
+    weights.is_file().then_some(weights)
 }
 
 /// A checkpoint of weights and the checkpoint of their masks, as one source: the weights'
