@@ -76,7 +76,7 @@ pub use pickle_reader::{OpCode, PickleError};
 pub use reader::{
     ByteOrder, FileFormat, PickleValue, PytorchError, PytorchMetadata, PytorchReader,
 };
-pub use tensor::{DType, Tensor};
+pub use tensor::{DType, SparseLayout, SparseTensor, Tensor};
 
 /// Largest `data.pkl` accepted from a ZIP checkpoint (100 MiB).
 ///

@@ -13,7 +13,7 @@
 //! `torch.nn.Module` (a full-model save) is read as the module's `state_dict()`.
 
 use crate::storage::{StorageSource, read_exact_len};
-use crate::{DType, MAX_TENSOR_SIZE, Tensor};
+use crate::{DType, MAX_TENSOR_SIZE, SparseLayout, SparseTensor, Tensor};
 use byteorder::{BigEndian, LittleEndian, ReadBytesExt};
 use std::collections::{HashMap, HashSet};
 use std::io::{self, BufRead};
@@ -253,6 +253,7 @@ pub enum Object {
     /// Python type is kept, so a consumer can say what it could not read.
     Opaque(String),
     Tensor(Tensor),
+    Sparse(SparseTensor),
 }
 
 impl Object {
@@ -283,7 +284,7 @@ impl Object {
     /// Whether the object carries a storage or tensor anywhere inside it.
     fn holds_tensor_data(&self) -> bool {
         match self {
-            Object::Storage(_) | Object::Tensor(_) => true,
+            Object::Storage(_) | Object::Tensor(_) | Object::Sparse(_) => true,
             Object::Tuple(v) | Object::List(v) => v.iter().any(Object::holds_tensor_data),
             Object::Dict(m) => m.values().any(Object::holds_tensor_data),
             _ => false,
@@ -304,7 +305,7 @@ impl Object {
             Object::Class { .. } => "class",
             Object::Storage(_) => "storage",
             Object::Opaque(_) => "object",
-            Object::Tensor(_) => "tensor",
+            Object::Tensor(_) | Object::Sparse(_) => "tensor",
         }
     }
 
@@ -314,7 +315,7 @@ impl Object {
         match self {
             Object::Class { module_name, name } => format!("{module_name}.{name}"),
             Object::Opaque(name) => name.clone(),
-            Object::Tensor(_) => "torch.Tensor".to_string(),
+            Object::Tensor(_) | Object::Sparse(_) => "torch.Tensor".to_string(),
             Object::Storage(StorageRef { dtype: Some(_), .. }) => "torch.TypedStorage".to_string(),
             Object::Storage(_) => "torch.UntypedStorage".to_string(),
             other => other.type_name().to_string(),
@@ -513,7 +514,8 @@ fn resolve_persistent_id(pid: Object, ids: &PersistentIds) -> Result<Object> {
 
 /// Apply a `REDUCE`: call `callable` with `args`.
 ///
-/// Only the calls PyTorch uses to rebuild tensors, and the `OrderedDict`, `set` and
+/// Only the calls PyTorch uses to rebuild tensors (sparse ones included, with the
+/// `torch.Size` and layout lookups they take), and the `OrderedDict`, `defaultdict`, `set` and
 /// `frozenset` constructors, are interpreted. Any other call
 /// is kept as an opaque object (see [`opaque`] for the one exception) so a checkpoint
 /// carrying, say, numpy scalars or a device in its metadata still loads its tensors.
@@ -525,6 +527,38 @@ fn reduce(callable: Object, args: Object) -> Result<Object> {
 
     match (module_name, name) {
         ("collections", "OrderedDict") => ordered_dict(args),
+        // defaultdict(factory) is pickled as this call followed by SETITEMS of its items.
+        // The factory is only ever called on a missing key, which a reader never looks up,
+        // so the dict is built empty and the factory (a class, or None) dropped unrun.
+        ("collections", "defaultdict") => match args {
+            Object::Tuple(fields) if fields.len() <= 1 && !args_hold_tensors(&fields) => {
+                Ok(Object::Dict(HashMap::new()))
+            }
+            other => Err(PickleError::InvalidData(format!(
+                "defaultdict takes one factory argument, got {}",
+                other.type_name()
+            ))),
+        },
+        // torch.Size(sizes) is a tuple subclass; its items are the sizes.
+        ("torch", "Size") => sequence_arg(args, name).map(Object::Tuple),
+        // _get_layout(name) looks a layout up by name ("torch.sparse_coo"); the name is kept.
+        ("torch.serialization", "_get_layout") => match args {
+            Object::Tuple(mut fields) if fields.len() == 1 => match fields.pop() {
+                Some(Object::String(layout)) => Ok(Object::String(layout)),
+                other => Err(PickleError::InvalidData(format!(
+                    "_get_layout takes a layout name, got {}",
+                    other.map_or("nothing", |o| o.type_name())
+                ))),
+            },
+            other => Err(PickleError::InvalidData(format!(
+                "_get_layout takes one argument, got {}",
+                other.type_name()
+            ))),
+        },
+        // torch 1.10 to 1.12 wrote compressed layouts with their own rebuild function.
+        ("torch._utils", "_rebuild_sparse_tensor" | "_rebuild_sparse_csr_tensor") => {
+            rebuild_sparse_tensor(args).map(Object::Sparse)
+        }
         // Protocols before 4 spell a set as `set(items)`, and below 3 name the module
         // `__builtin__` (the Python 2 name) rather than `builtins`. A set is read as a
         // list, as the protocol 4 `EMPTY_SET` and `FROZENSET` opcodes are.
@@ -571,6 +605,114 @@ fn reduce(callable: Object, args: Object) -> Result<Object> {
         },
         _ => opaque(&callable, &args),
     }
+}
+
+fn args_hold_tensors(fields: &[Object]) -> bool {
+    fields.iter().any(Object::holds_tensor_data)
+}
+
+/// `_rebuild_sparse_tensor(layout, data)`, as torch's `Tensor.__reduce_ex__` writes a sparse
+/// tensor: `data` is `(indices, values, size[, is_coalesced])` for COO and
+/// `(compressed_indices, plain_indices, values, size)` for CSR and CSC. Block layouts and
+/// values of more than one dimension (hybrid tensors) are refused: their entries are not
+/// scalars.
+fn rebuild_sparse_tensor(args: Object) -> Result<SparseTensor> {
+    let bad = |what: String| PickleError::InvalidData(format!("sparse tensor: {what}"));
+    let Object::Tuple(mut fields) = args else {
+        return Err(bad("expected (layout, data) arguments".to_string()));
+    };
+    if fields.len() != 2 {
+        return Err(bad(format!("expected 2 arguments, got {}", fields.len())));
+    }
+    let data = fields.pop().expect("two fields");
+    let layout = match fields.pop().expect("two fields") {
+        Object::String(name) => name,
+        // torch before 1.13 pickled the layout object itself: `torch.sparse_coo`.
+        Object::Class { module_name, name } => format!("{module_name}.{name}"),
+        other => {
+            return Err(bad(format!(
+                "layout must be a name, got {}",
+                other.type_name()
+            )));
+        }
+    };
+    let layout = match layout.as_str() {
+        "torch.sparse_coo" => SparseLayout::Coo,
+        "torch.sparse_csr" => SparseLayout::Csr,
+        "torch.sparse_csc" => SparseLayout::Csc,
+        other => {
+            return Err(PickleError::UnsupportedType(format!(
+                "sparse tensor of layout {other} (block layouts are not read)"
+            )));
+        }
+    };
+    let (Object::Tuple(data) | Object::List(data)) = data else {
+        return Err(bad(format!(
+            "data must be a tuple, got {}",
+            data.type_name()
+        )));
+    };
+    let index_count = if layout == SparseLayout::Coo { 1 } else { 2 };
+    let expected = if layout == SparseLayout::Coo {
+        3..=4
+    } else {
+        4..=4
+    };
+    if !expected.contains(&data.len()) {
+        return Err(bad(format!("data holds {} items", data.len())));
+    }
+    let mut data = data.into_iter();
+    let mut tensor = |what: &str| match data.next() {
+        Some(Object::Tensor(t)) => Ok(t),
+        other => Err(bad(format!(
+            "{what} must be a tensor, got {}",
+            other.map_or("nothing", |o| o.type_name())
+        ))),
+    };
+    let indices = (0..index_count)
+        .map(|_| tensor("indices"))
+        .collect::<Result<Vec<_>>>()?;
+    let values = tensor("values")?;
+    let size = match data.next() {
+        Some(Object::Tuple(items) | Object::List(items)) => items
+            .iter()
+            .map(|item| non_negative(item, "sparse tensor size"))
+            .collect::<Result<Vec<usize>>>()?,
+        other => {
+            return Err(bad(format!(
+                "size must be a tuple, got {}",
+                other.map_or("nothing", |o| o.type_name())
+            )));
+        }
+    };
+    if values.shape().len() != 1 {
+        return Err(PickleError::UnsupportedType(format!(
+            "hybrid sparse tensor (values of shape {:?})",
+            values.shape()
+        )));
+    }
+    let index_ranks_ok = match layout {
+        SparseLayout::Coo => indices[0].shape().len() == 2 && indices[0].shape()[0] == size.len(),
+        SparseLayout::Csr | SparseLayout::Csc => {
+            size.len() == 2 && indices.iter().all(|t| t.shape().len() == 1)
+        }
+    };
+    if !index_ranks_ok {
+        return Err(bad(format!(
+            "indices of shapes {:?} do not fit size {size:?}",
+            indices
+                .iter()
+                .map(|t| t.shape().to_vec())
+                .collect::<Vec<_>>()
+        )));
+    }
+    Ok(SparseTensor {
+        name: String::new(),
+        layout,
+        size,
+        indices,
+        values,
+    })
 }
 
 /// Leave an uninterpreted call opaque, unless it consumed tensor data.
@@ -1825,34 +1967,48 @@ fn insert_pairs(dict: &mut HashMap<String, Object>, items: Vec<Object>) -> Resul
 /// parameter naming and matches how `nn.ModuleList` entries appear in a PyTorch state_dict,
 /// so such files load into the natural burn module without remapping. A tensor is built
 /// without a name, its path being assembled only here, so this is also where each one gets
-/// its final identity.
-pub(crate) fn extract_tensors(dict: HashMap<String, Object>) -> HashMap<String, Tensor> {
-    fn walk(obj: Object, path: &mut Vec<String>, tensors: &mut HashMap<String, Tensor>) {
+/// its final identity. Sparse tensors are collected apart, named the same way.
+pub(crate) fn extract_tensors(dict: HashMap<String, Object>) -> Extracted {
+    fn walk(obj: Object, path: &mut Vec<String>, found: &mut Extracted) {
         match obj {
             Object::Dict(dict) => {
                 for (key, value) in dict {
                     path.push(key);
-                    walk(value, path, tensors);
+                    walk(value, path, found);
                     path.pop();
                 }
             }
             Object::List(items) | Object::Tuple(items) => {
                 for (index, item) in items.into_iter().enumerate() {
                     path.push(index.to_string());
-                    walk(item, path, tensors);
+                    walk(item, path, found);
                     path.pop();
                 }
             }
             Object::Tensor(mut tensor) => {
                 tensor.name = path.join(".");
-                tensors.insert(tensor.name.clone(), tensor);
+                found.tensors.insert(tensor.name.clone(), tensor);
+            }
+            Object::Sparse(mut sparse) => {
+                sparse.name = path.join(".");
+                for part in sparse.indices.iter_mut().chain([&mut sparse.values]) {
+                    part.name.clone_from(&sparse.name);
+                }
+                found.sparse.insert(sparse.name.clone(), sparse);
             }
             _ => {}
         }
     }
-    let mut tensors = HashMap::new();
-    walk(Object::Dict(dict), &mut Vec::new(), &mut tensors);
-    tensors
+    let mut found = Extracted::default();
+    walk(Object::Dict(dict), &mut Vec::new(), &mut found);
+    found
+}
+
+/// The tensors of a parsed object tree, by dotted path.
+#[derive(Default)]
+pub(crate) struct Extracted {
+    pub(crate) tensors: HashMap<String, Tensor>,
+    pub(crate) sparse: HashMap<String, SparseTensor>,
 }
 
 #[cfg(test)]
@@ -3002,7 +3158,7 @@ mod tests {
         );
         dict.insert("bias".to_string(), Object::Tuple(vec![Object::Tensor(b)]));
 
-        let mut tensors = extract_tensors(dict);
+        let mut tensors = extract_tensors(dict).tensors;
         assert_eq!(tensors.len(), 3);
         assert!(tensors.contains_key("weights.0"));
         assert!(tensors.contains_key("weights.2.w"));

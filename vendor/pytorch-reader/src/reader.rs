@@ -3,7 +3,7 @@
 //! The containers and their layouts are described in the crate docs.
 
 use crate::nested::{adapter::DefaultAdapter, data::NestedValue, de::Deserializer};
-use crate::{DType, Tensor};
+use crate::{DType, SparseTensor, Tensor};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::fs::File;
@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::pickle_reader::{
-    Object, PersistentIds, PickleError, StorageRef, build_tensor, extract_tensors, key_string,
-    non_negative, read_pickle, storage_type_to_dtype,
+    Extracted, Object, PersistentIds, PickleError, StorageRef, build_tensor, extract_tensors,
+    key_string, non_negative, read_pickle, storage_type_to_dtype,
 };
 use crate::storage::{Backing, LegacySource, StorageSource, TarSource, ZipSource};
 use byteorder::{LittleEndian, ReadBytesExt};
@@ -146,6 +146,7 @@ pub enum ByteOrder {
 #[derive(Debug)]
 pub struct PytorchReader {
     tensors: HashMap<String, Tensor>,
+    sparse: HashMap<String, SparseTensor>,
     metadata: PytorchMetadata,
 }
 
@@ -209,9 +210,13 @@ impl PytorchReader {
 
     fn open(container: &Container, top_level_key: Option<&str>) -> Result<Self> {
         let Loaded { root, mut metadata } = load_file(container)?;
-        let tensors = extract_tensors_at(root, top_level_key)?;
+        let Extracted { tensors, sparse } = extract_tensors_at(root, top_level_key)?;
         metadata.tensor_count = tensors.len();
-        Ok(Self { tensors, metadata })
+        Ok(Self {
+            tensors,
+            sparse,
+            metadata,
+        })
     }
 
     /// Load from a reader
@@ -226,10 +231,14 @@ impl PytorchReader {
     /// * `top_level_key` - Optional key to extract
     pub fn from_reader<R: Read>(reader: R, top_level_key: Option<&str>) -> Result<Self> {
         let root = read_pickle(&mut BufReader::new(reader), &PersistentIds::Unavailable)?;
-        let tensors = extract_tensors_at(root, top_level_key)?;
+        let Extracted { tensors, sparse } = extract_tensors_at(root, top_level_key)?;
         let mut metadata = PytorchMetadata::for_format(FileFormat::Pickle);
         metadata.tensor_count = tensors.len();
-        Ok(Self { tensors, metadata })
+        Ok(Self {
+            tensors,
+            sparse,
+            metadata,
+        })
     }
 
     /// Get all tensor names
@@ -250,6 +259,12 @@ impl PytorchReader {
     /// Take ownership of all tensors
     pub fn into_tensors(self) -> HashMap<String, Tensor> {
         self.tensors
+    }
+
+    /// The sparse tensors (`to_sparse()`, `to_sparse_csr()`, `to_sparse_csc()`), by dotted
+    /// path like [`tensors`](Self::tensors), which does not list them.
+    pub fn sparse_tensors(&self) -> &HashMap<String, SparseTensor> {
+        &self.sparse
     }
 
     /// Get metadata about the loaded file
@@ -866,10 +881,7 @@ fn select_top_level(root: Object, key: Option<&str>) -> Result<Object> {
     })
 }
 
-fn extract_tensors_at(
-    root: Object,
-    top_level_key: Option<&str>,
-) -> Result<HashMap<String, Tensor>> {
+fn extract_tensors_at(root: Object, top_level_key: Option<&str>) -> Result<Extracted> {
     match select_top_level(root, top_level_key)? {
         Object::Dict(dict) => Ok(extract_tensors(dict)),
         other => {
@@ -906,9 +918,11 @@ fn to_pickle_value(obj: Object) -> PickleValue {
                 .map(|(k, v)| (k, to_pickle_value(v)))
                 .collect(),
         ),
-        Object::Class { .. } | Object::Storage(_) | Object::Opaque(_) | Object::Tensor(_) => {
-            PickleValue::Unsupported(obj.python_type_name())
-        }
+        Object::Class { .. }
+        | Object::Storage(_)
+        | Object::Opaque(_)
+        | Object::Tensor(_)
+        | Object::Sparse(_) => PickleValue::Unsupported(obj.python_type_name()),
     }
 }
 

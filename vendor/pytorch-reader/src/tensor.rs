@@ -203,3 +203,34 @@ fn named(name: &str, err: io::Error) -> io::Error {
     }
     io::Error::new(err.kind(), format!("tensor '{name}': {err}"))
 }
+
+/// How a [`SparseTensor`] stores its entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SparseLayout {
+    /// `to_sparse()`: coordinates `[ndim, nnz]` and one value each.
+    Coo,
+    /// `to_sparse_csr()`: row pointers `[rows + 1]`, column indices and values `[nnz]`.
+    Csr,
+    /// `to_sparse_csc()`: column pointers `[cols + 1]`, row indices and values `[nnz]`.
+    Csc,
+}
+
+/// A sparse tensor (`torch.sparse_coo`, `torch.sparse_csr`, `torch.sparse_csc`), as the dense
+/// tensors that store it. Nothing is validated beyond their ranks: the indices are the
+/// file's, to be checked against [`size`](Self::size) by whoever reads them.
+///
+/// Only the element-wise layouts with scalar values are built; block (BSR/BSC) and hybrid
+/// tensors are refused at parse time.
+#[derive(Debug, Clone)]
+pub struct SparseTensor {
+    /// Dotted path of the tensor through the checkpoint's dictionaries, as for [`Tensor`].
+    pub name: String,
+    pub layout: SparseLayout,
+    /// The dense shape it stands for.
+    pub size: Vec<usize>,
+    /// COO: `[indices]`; CSR: `[crow_indices, col_indices]`; CSC: `[ccol_indices,
+    /// row_indices]`. Integer tensors (torch writes `int64`, or `int32` when asked).
+    pub indices: Vec<Tensor>,
+    /// One value per stored entry, in the order of the indices.
+    pub values: Tensor,
+}
