@@ -60,9 +60,12 @@ struct AnalyzeArgs {
     /// whatever its name: safetensors, NumPy .npy/.npz, and what torch.save writes (.pt, .pth,
     /// .pth.tar, Lightning's .ckpt, Hugging Face's pytorch_model.bin; zip or legacy, state dicts
     /// at the top or under state_dict, model, model_state_dict, net, module, state_dict_ema).
-    /// Wrapper prefixes (module., _orig_mod., Lightning's model.) come off the names. Masks:
-    /// NAME_mask, PREFIX.weight_mask (torch.nn.utils.prune), a flax mask tree (mask/NAME), else
-    /// the nonzero weights.
+    /// Hugging Face shards with their *.index.json are one checkpoint. Wrapper prefixes
+    /// (module., _orig_mod., Lightning's model.) come off the names. Masks, first found:
+    /// NAME_mask, PREFIX.weight_mask (torch.nn.utils.prune), a saved torch.ao.pruning
+    /// sparsifier's masks, a flax mask tree (mask/NAME), a file of masks (--masks, or
+    /// X.masks.safetensors beside X.safetensors), a torch sparse tensor's pattern, else the
+    /// nonzero weights.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
 

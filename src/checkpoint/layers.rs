@@ -132,15 +132,34 @@ fn is_mask_name(name: &str) -> bool {
 }
 
 /// Where the mask of weight `name` may be, first that exists: `NAME_mask`, `PREFIX.weight_mask`
-/// beside `PREFIX.weight`, and a flax mask tree's `mask/NAME` (or `mask/` in place of `params/`).
+/// beside `PREFIX.weight`, torch.ao's `PREFIX.parametrizations.weight.0.mask` (older torch
+/// kept its sparsifier's mask in the state dict), and a flax mask tree's `mask/NAME` (or
+/// `mask/` in place of `params/`).
 fn mask_names(name: &str) -> Vec<String> {
     let mut names = vec![format!("{name}_mask")];
-    names.extend(name.strip_suffix(".weight").map(|p| format!("{p}.weight_mask")));
+    if let Some(prefix) = name.strip_suffix(".weight") {
+        names.push(format!("{prefix}.weight_mask"));
+        names.push(format!("{prefix}.parametrizations.weight.0.mask"));
+    }
     for tree in MASK_TREES {
         names.push(format!("{tree}{name}"));
         names.extend(name.strip_prefix("params/").map(|rest| format!("{tree}{rest}")));
     }
     names
+}
+
+/// Names under which a weight is stored unmasked, with the mask beside it deciding which of
+/// its entries are edges: `torch.nn.utils.prune`'s `weight_orig` and a parametrized weight's
+/// `parametrizations.weight.original` (torch.ao.pruning). Each pair is (stored suffix, layer
+/// suffix).
+const UNMASKED_WEIGHTS: [(&str, &str); 2] =
+    [(".weight_orig", ".weight"), (".parametrizations.weight.original", ".weight")];
+
+/// The mask a `torch.ao.pruning` sparsifier's saved state holds for `name`
+/// (`sparsifier.state.NAME.mask`, under whatever key the sparsifier was saved).
+fn sparsifier_mask(tensors: &[super::TensorInfo], name: &str) -> Option<usize> {
+    let suffix = format!(".state.{name}.mask");
+    tensors.iter().position(|t| t.name.ends_with(&suffix))
 }
 
 /// The layers of a checkpoint in file order. A masked tensor that is neither 2-D nor 4-D is
@@ -153,14 +172,17 @@ pub fn discover_layers(source: &dyn TensorSource, filter: &LayerFilter) -> Resul
         if is_mask_name(&t.name) {
             continue;
         }
-        let (name, weight_orig) = match t.name.strip_suffix(".weight_orig") {
-            Some(prefix) => (format!("{prefix}.weight"), true),
+        let unmasked = UNMASKED_WEIGHTS
+            .iter()
+            .find_map(|(stored, layer)| t.name.strip_suffix(stored).map(|prefix| format!("{prefix}{layer}")));
+        let (name, weight_orig) = match unmasked {
+            Some(name) => (name, true),
             None => (t.name.clone(), false),
         };
         if !filter.accepts(&name) {
             continue;
         }
-        let mask = mask_names(&name).iter().find_map(|m| index_of(m));
+        let mask = mask_names(&name).iter().find_map(|m| index_of(m)).or_else(|| sparsifier_mask(tensors, &name));
         if t.shape.len() != 2 && t.shape.len() != 4 {
             // Biases, norms and scalars are not layers (a glob like 'fc.*' matches them too);
             // but a tensor that carries a mask was meant as one.

@@ -5,12 +5,13 @@
 //! to 1.5 (and a bare pickle, which holds no tensors); storages of f64/f32/f16/bf16/bool/
 //! u8/i8/i16/i32/i64; views with a storage offset and any strides (transposed,
 //! non-contiguous), materialized in C order; tensors sharing a storage; tensors in nested
-//! dicts (named by their dotted path) and in lists (by index); `nn.Parameter`s. The state
-//! dict is taken from the top of the file or from the first of `state_dict`, `model`,
-//! `model_state_dict`, `net` that holds a dict, and `module.` prefixes (DataParallel) are
-//! stripped. The checkpoint dict's scalar entries (`epoch`, `best_acc`, ...) become the
+//! dicts (named by their dotted path) and in lists (by index); `nn.Parameter`s; sparse COO,
+//! CSR and CSC tensors, laid out dense with their pattern listed as `NAME_mask`. The state
+//! dict is taken from the top of the file or from the first of [`STATE_DICT_KEYS`] that holds
+//! a dict. The checkpoint dict's scalar entries (`epoch`, `best_acc`, ...) become the
 //! metadata, numbers as decimal strings; so do one-element tensors beside a nested state dict
-//! (pytorch/examples' imagenet script saves `best_acc1` as one).
+//! (pytorch/examples' imagenet script saves `best_acc1` as one), and Lightning's best score.
+//! A `torch.ao.pruning` sparsifier's saved masks beside the state dict are listed too.
 //!
 //! Parsing, size checks and view gathering are the Burn team's `pytorch-reader` crate:
 //! every length a file declares is checked against what the file holds before anything is
@@ -23,13 +24,14 @@
 //! - the crate returns tensors as a map, so their file order is recovered from the order
 //!   their keys first appear in the pickle.
 //!
-//! Not read: the TAR container of PyTorch before 0.1.10, big-endian files, sparse, quantized
-//! and nested tensors, unsigned 16/32/64-bit storages (listed, refused when a layer needs
+//! Not read: the TAR container of PyTorch before 0.1.10, big-endian files, block and hybrid
+//! sparse tensors, quantized and nested tensors, unsigned 16/32/64-bit storages (listed, refused when a layer needs
 //! one), full-model saves (`torch.save(model)`: they name the model's classes), and NumPy
 //! scalars stored as checkpoint entries (left out of the metadata). Each is refused with a
 //! message that says what to do.
 
 mod scan;
+mod sparse;
 
 use super::{CheckpointError, Dtype, TensorInfo, TensorSource};
 use pytorch_reader::{PickleValue, PytorchReader};
@@ -50,9 +52,18 @@ const MAX_PICKLE_BYTES: u64 = 100 * 1024 * 1024;
 pub struct TorchFile {
     path: PathBuf,
     tensors: Vec<TensorInfo>,
-    /// Per tensor, its read handle and whether its dtype is one maskspec decodes.
-    handles: Vec<(pytorch_reader::Tensor, bool)>,
+    /// Per tensor, how it is read.
+    handles: Vec<Handle>,
     metadata: BTreeMap<String, String>,
+}
+
+/// How one listed tensor is read.
+enum Handle {
+    /// A tensor as stored, and whether its dtype is one maskspec decodes.
+    Dense { tensor: pytorch_reader::Tensor, readable: bool },
+    /// A sparse tensor laid out dense: its values, or with `pattern` its stored entries as
+    /// 1s (listed as its mask, `NAME_mask`).
+    Sparse { tensor: pytorch_reader::SparseTensor, readable: bool, pattern: bool },
 }
 
 /// The container, from the first bytes of the file.
@@ -103,17 +114,20 @@ impl TorchFile {
     pub fn open(path: &Path) -> Result<Self, CheckpointError> {
         let order = check_pickles(path)?;
         let malformed = |e: pytorch_reader::PytorchError| {
-            let reason = e.to_string();
-            if reason.contains("_rebuild_sparse") {
+            use pytorch_reader::{PickleError, PytorchError};
+            match &e {
                 // Not damage: a well-formed file whose tensors the reader cannot build.
-                return CheckpointError::Refused {
-                    path: path.to_path_buf(),
-                    reason: "holds torch sparse tensors (to_sparse(), to_sparse_csr()), which maskspec does not read \
-                             yet; save them with .to_dense(): the zeros become the mask"
-                        .into(),
-                };
+                PytorchError::Pickle(PickleError::UnsupportedType(what)) if what.contains("sparse tensor") => {
+                    CheckpointError::Refused {
+                        path: path.to_path_buf(),
+                        reason: format!(
+                            "holds a {what}, which maskspec does not read; save it with .to_sparse() \
+                             (element-wise COO) or .to_dense(), whose pattern is the mask"
+                        ),
+                    }
+                }
+                _ => CheckpointError::malformed(path, FORMAT, e.to_string()),
             }
-            CheckpointError::malformed(path, FORMAT, reason)
         };
 
         let root = PytorchReader::read_pickle_data(path, None).map_err(malformed)?;
@@ -144,6 +158,7 @@ impl TorchFile {
             // Which dict was read, for a file that holds several (a model and its EMA).
             metadata.insert("state_dict_key".into(), key.into());
         }
+        let mut beside = Vec::new();
         let reader = match state_dict_key {
             Some(key) => {
                 // Beside a nested state dict, a one-element tensor is a scalar the training
@@ -157,25 +172,61 @@ impl TorchFile {
                     }
                 }
                 lightning_best_score(path, &root, &everything, &mut metadata)?;
+                beside = sparsifier_masks(&root, &everything);
                 PytorchReader::with_top_level_key(path, key)
             }
             None => PytorchReader::new(path),
         }
         .map_err(malformed)?;
 
-        let mut found: Vec<(Vec<usize>, pytorch_reader::Tensor)> =
-            reader.into_tensors().into_values().map(|t| (order.rank(&t.name), t)).collect();
-        found.sort_by(|(ra, a), (rb, b)| ra.cmp(rb).then_with(|| a.name.cmp(&b.name)));
-
-        let mut tensors = Vec::with_capacity(found.len());
-        let mut handles = Vec::with_capacity(found.len());
-        for (_, tensor) in found {
-            let (dtype, readable) = dtype_of(tensor.dtype());
-            tensors.push(TensorInfo { name: tensor.name.clone(), dtype, shape: tensor.shape().to_vec() });
-            handles.push((tensor, readable));
+        let mut listed: Vec<(Vec<usize>, TensorInfo, Handle)> = Vec::new();
+        for tensor in reader.sparse_tensors().values() {
+            sparse::dense_len(path, tensor)?;
+            let (dtype, readable) = dtype_of(tensor.values.dtype());
+            let rank = order.rank(&tensor.name);
+            for pattern in [false, true] {
+                let (name, dtype) =
+                    if pattern { (format!("{}_mask", tensor.name), Dtype::Bool) } else { (tensor.name.clone(), dtype) };
+                if reader.get(&name).is_some() {
+                    return Err(CheckpointError::tensor(
+                        path,
+                        &tensor.name,
+                        format!("is a sparse tensor beside a mask '{name}'; its pattern is its mask, so save one of the two"),
+                    ));
+                }
+                let info = TensorInfo { name, dtype, shape: tensor.size.clone() };
+                listed.push((rank.clone(), info, Handle::Sparse { tensor: tensor.clone(), readable, pattern }));
+            }
         }
+        for tensor in reader.into_tensors().into_values().chain(beside) {
+            let (dtype, readable) = dtype_of(tensor.dtype());
+            let info = TensorInfo { name: tensor.name.clone(), dtype, shape: tensor.shape().to_vec() };
+            listed.push((order.rank(&tensor.name), info, Handle::Dense { tensor, readable }));
+        }
+        listed.sort_by(|(ra, a, _), (rb, b, _)| ra.cmp(rb).then_with(|| a.name.cmp(&b.name)));
+        let (tensors, handles) = listed.into_iter().map(|(_, info, handle)| (info, handle)).unzip();
         Ok(TorchFile { path: path.to_path_buf(), tensors, handles, metadata })
     }
+}
+
+/// The masks of a `torch.ao.pruning` sparsifier saved beside the model: its `state_dict()`,
+/// `{"state": {FQN: {"mask": tensor}}, "groups": [...]}`, under any key. Listed under their
+/// path in the file (`sparsifier.state.fc1.weight.mask`), which layer discovery pairs with
+/// the weight `fc1.weight`.
+fn sparsifier_masks(root: &HashMap<String, PickleValue>, everything: &PytorchReader) -> Vec<pytorch_reader::Tensor> {
+    let is_sparsifier = |value: &PickleValue| matches!(value, PickleValue::Dict(d) if matches!(d.get("state"), Some(PickleValue::Dict(_))) && matches!(d.get("groups"), Some(PickleValue::List(_))));
+    let keys: Vec<&String> = root.iter().filter(|(_, value)| is_sparsifier(value)).map(|(key, _)| key).collect();
+    let mut masks: Vec<pytorch_reader::Tensor> = everything
+        .tensors()
+        .values()
+        .filter(|t| {
+            keys.iter().any(|key| t.name.strip_prefix(key.as_str()).is_some_and(|rest| rest.starts_with(".state.")))
+                && t.name.ends_with(".mask")
+        })
+        .cloned()
+        .collect();
+    masks.sort_by(|a, b| a.name.cmp(&b.name));
+    masks
 }
 
 /// PyTorch Lightning's ModelCheckpoint callback keeps the best value of the metric it
@@ -219,6 +270,18 @@ fn scalar_text(path: &Path, tensor: &pytorch_reader::Tensor) -> Result<Option<St
     if !readable {
         return Ok(None);
     }
+    let value = read_values(path, tensor, dtype)?;
+    Ok(value.first().map(|&v| match dtype {
+        Dtype::F64 => v.to_string(),
+        Dtype::F32 | Dtype::F16 | Dtype::BF16 => (v as f32).to_string(),
+        _ => (v as i64).to_string(),
+    }))
+}
+
+/// A stored tensor's values. The reader hands back native-endian bytes, and refuses
+/// big-endian files, so on the little-endian hosts maskspec builds for these are
+/// little-endian.
+fn read_values(path: &Path, tensor: &pytorch_reader::Tensor, dtype: Dtype) -> Result<Vec<f64>, CheckpointError> {
     let bytes = tensor.read().map_err(|e| {
         CheckpointError::tensor(
             path,
@@ -226,13 +289,9 @@ fn scalar_text(path: &Path, tensor: &pytorch_reader::Tensor) -> Result<Option<St
             format!("cannot read its data ({e}); the file is truncated or corrupt"),
         )
     })?;
-    let mut value = Vec::new();
-    dtype.decode_le(&bytes, &mut value);
-    Ok(value.first().map(|&v| match dtype {
-        Dtype::F64 => v.to_string(),
-        Dtype::F32 | Dtype::F16 | Dtype::BF16 => (v as f32).to_string(),
-        _ => (v as i64).to_string(),
-    }))
+    let mut values = Vec::new();
+    dtype.decode_le(&bytes, &mut values);
+    Ok(values)
 }
 
 /// Our dtype, and whether we decode it (unsigned 16/32/64-bit storages are only listed).
@@ -420,29 +479,27 @@ impl TensorSource for TorchFile {
 
     fn read_f64(&self, index: usize) -> Result<Vec<f64>, CheckpointError> {
         let info = &self.tensors[index];
-        let (tensor, readable) = &self.handles[index];
+        let (stored, readable) = match &self.handles[index] {
+            Handle::Dense { tensor, readable } => (tensor, *readable),
+            Handle::Sparse { tensor, readable, pattern } => (&tensor.values, *readable || *pattern),
+        };
         if !readable {
             return Err(CheckpointError::tensor(
                 &self.path,
                 &info.name,
                 format!(
                     "has dtype {:?}, which maskspec does not read (it reads f64/f32/f16/bf16/bool/u8/i8/i16/i32/i64); convert it with .float()",
-                    tensor.dtype()
+                    stored.dtype()
                 ),
             ));
         }
-        // The reader hands back native-endian bytes, and refuses big-endian files, so on
-        // the little-endian hosts maskspec builds for these are little-endian.
-        let bytes = tensor.read().map_err(|e| {
-            CheckpointError::tensor(
-                &self.path,
-                &info.name,
-                format!("cannot read its data ({e}); the file is truncated or corrupt"),
-            )
-        })?;
-        let mut values = Vec::new();
-        info.dtype.decode_le(&bytes, &mut values);
-        Ok(values)
+        match &self.handles[index] {
+            Handle::Dense { tensor, .. } => read_values(&self.path, tensor, info.dtype),
+            Handle::Sparse { tensor, pattern, .. } => {
+                let (values_dtype, _) = dtype_of(tensor.values.dtype());
+                sparse::densify(&self.path, tensor, values_dtype, *pattern)
+            }
+        }
     }
 
     fn metadata(&self) -> &BTreeMap<String, String> {

@@ -99,6 +99,7 @@ fn check(name: &str, case: &Value) -> Vec<String> {
 /// The cases read right.
 const READ: &[&str] = &[
     "compiled.pt",
+    "defaultdict.pt",
     "flax_masked.npz",
     "flax_params.npz",
     "flax_params.safetensors",
@@ -108,18 +109,22 @@ const READ: &[&str] = &[
     "hf_sharded_bin",
     "imagenet_example_best.pth",
     "lightning.ckpt",
+    "lightning_dp.ckpt",
     "separate",
     "separate_named",
+    "sparse_bad_index.pt",
+    "sparse_block.pt",
+    "sparse_hybrid.pt",
+    "sparse_more.pt",
+    "sparse_tensors.pt",
     "timm_checkpoint.pth.tar",
+    "timm_ema_only.pth.tar",
+    "torch_ao_sparsifier.pt",
 ];
 
 /// Cases refused for now, each in one line that says what to do instead (`expected.json`
 /// holds what they must read as once they are read).
-const REFUSED_FOR_NOW: &[(&str, &str)] = &[
-    ("defaultdict.pt", "collections.defaultdict"),
-    ("torch_ao_sparsifier.pt", "collections.defaultdict"),
-    ("sparse_tensors.pt", "save them with .to_dense()"),
-];
+const REFUSED_FOR_NOW: &[(&str, &str)] = &[];
 
 /// Cases still misread.
 const MISREAD: &[&str] = &[];

@@ -40,15 +40,18 @@ pub enum ScanError {
 
 /// The globals `torch.load(weights_only=True)` accepts by default (torch 2.x's
 /// `_get_allowed_globals`: containers, tensor rebuilding, storage, tensor and dtype classes),
-/// plus the NumPy scalars training scripts store as accuracies and timm's `argparse.Namespace`
-/// (built as an inert object, as the reader builds every class). Nothing here is ever called;
+/// plus the NumPy scalars training scripts store as accuracies, timm's `argparse.Namespace`
+/// (built as an inert object, as the reader builds every class) and `collections.defaultdict`
+/// with the builtin factories it names (`defaultdict(list)`, `defaultdict(dict)`). Nothing here is ever called;
 /// the list only decides what is refused.
 fn allowed(module: &str, name: &str) -> bool {
     match module {
-        "collections" => matches!(name, "OrderedDict" | "Counter"),
-        "builtins" | "__builtin__" => matches!(name, "set" | "frozenset" | "bytearray" | "complex"),
-        // What training scripts keep beside their state dicts: timm's `args`. (A
-        // `collections.defaultdict` stays refused: the tensor reader cannot build one.)
+        // A defaultdict's factory is never called: the reader builds the dict without it.
+        "collections" => matches!(name, "OrderedDict" | "Counter" | "defaultdict"),
+        "builtins" | "__builtin__" => {
+            matches!(name, "set" | "frozenset" | "bytearray" | "complex" | "dict" | "list" | "int" | "float")
+        }
+        // What training scripts keep beside their state dicts: timm's `args`.
         "argparse" => name == "Namespace",
         "_codecs" => name == "encode",
         "torch._utils" => name.starts_with("_rebuild_"),
