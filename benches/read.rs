@@ -2,6 +2,9 @@
 //! (`discover_layers` + `load_layer`), from a PyTorch `.pt` and from the same weights in
 //! `.safetensors`. The target: `.pt` within 2x of safetensors.
 //!
+//! And the same model in bf16 as Hugging Face shards it (two safetensors files and their
+//! `model.safetensors.index.json`), against one bf16 file. The target: within 1.3x.
+//!
 //! torch is not available to a bench, so the `.pt` is written here with torch.save's own
 //! layout: a protocol-2 pickle of an `OrderedDict` of `_rebuild_tensor_v2` calls, one stored
 //! ZIP entry per storage under `archive/data/`, and `byteorder`/`version` entries. A file
@@ -108,7 +111,7 @@ fn write_pt(path: &Path, shapes: &[(String, Vec<usize>)], data: &[Vec<f32>]) {
 }
 
 /// Writes the two files once per run (under target/, so a run can be inspected afterwards).
-fn fixtures() -> (PathBuf, PathBuf) {
+fn fixtures() -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-read");
     std::fs::create_dir_all(&dir).unwrap();
     let shapes = resnet18_shapes();
@@ -129,7 +132,42 @@ fn fixtures() -> (PathBuf, PathBuf) {
     let tensors: Vec<(String, TensorBytes)> =
         shapes.iter().zip(&data).map(|((n, s), v)| (n.clone(), TensorBytes::f32(s.clone(), v))).collect();
     write(&st, &tensors, &BTreeMap::new()).unwrap();
-    (pt, st)
+    let (one, index) = bf16_fixtures(&shapes, &data);
+    (pt, st, one, index)
+}
+
+/// The same weights in bf16, as one file and as two shards with their index (the first
+/// shard holds the tensors up to `layer3`, as a size-balanced split would).
+fn bf16_fixtures(shapes: &[(String, Vec<usize>)], data: &[Vec<f32>]) -> (PathBuf, PathBuf) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-read/bf16");
+    std::fs::create_dir_all(dir.join("sharded")).unwrap();
+    let bf16 = |shape: &[usize], values: &[f32]| TensorBytes {
+        dtype: safetensors::Dtype::BF16,
+        shape: shape.to_vec(),
+        data: values.iter().flat_map(|&v| half::bf16::from_f32(v).to_le_bytes()).collect(),
+    };
+    let tensors: Vec<(String, TensorBytes)> =
+        shapes.iter().zip(data).map(|((n, s), v)| (n.clone(), bf16(s, v))).collect();
+    let one = dir.join("model.safetensors");
+    write(&one, &tensors, &BTreeMap::new()).unwrap();
+    let split = tensors.iter().position(|(n, _)| n.starts_with("layer3")).unwrap();
+    let (first, second) = tensors.split_at(split);
+    let mut weight_map = serde_json::Map::new();
+    for (k, part) in [first, second].into_iter().enumerate() {
+        let name = format!("model-{:05}-of-00002.safetensors", k + 1);
+        let part: Vec<(String, TensorBytes)> = part
+            .iter()
+            .map(|(n, t)| (n.clone(), TensorBytes { dtype: t.dtype, shape: t.shape.clone(), data: t.data.clone() }))
+            .collect();
+        write(&dir.join("sharded").join(&name), &part, &BTreeMap::new()).unwrap();
+        for (n, _) in &part {
+            weight_map.insert(n.clone(), name.clone().into());
+        }
+    }
+    let index = dir.join("sharded/model.safetensors.index.json");
+    let json = serde_json::json!({"metadata": {"total_size": 0}, "weight_map": weight_map});
+    std::fs::write(&index, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+    (one, index)
 }
 
 fn read_layers(path: &Path) -> usize {
@@ -139,13 +177,20 @@ fn read_layers(path: &Path) -> usize {
 }
 
 fn bench_read(c: &mut Criterion) {
-    let (pt, st) = fixtures();
+    let (pt, st, one, index) = fixtures();
     let weights = read_layers(&pt);
     assert_eq!(weights, read_layers(&st), "both files hold the same layers");
     let mut group = c.benchmark_group("read_resnet18_layers");
     group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5));
     group.bench_function("pt", |b| b.iter(|| black_box(read_layers(&pt))));
     group.bench_function("safetensors", |b| b.iter(|| black_box(read_layers(&st))));
+    group.finish();
+
+    assert_eq!(read_layers(&one), read_layers(&index), "the shards hold the whole model");
+    let mut group = c.benchmark_group("read_resnet18_bf16");
+    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5));
+    group.bench_function("one_file", |b| b.iter(|| black_box(read_layers(&one))));
+    group.bench_function("two_shards", |b| b.iter(|| black_box(read_layers(&index))));
     group.finish();
 }
 

@@ -182,7 +182,13 @@ impl ZipSource {
                     )
                 }
             };
-        let archive = ZipArchive::new(archive_reader)?;
+        // torch.save writes the archive from the file's first byte. zip's default offset
+        // detection (from 9.1, through 9.9 at least) misplaces the central directory of some
+        // such files and refuses them, so the offset is given.
+        let config = zip::read::Config {
+            archive_offset: zip::read::ArchiveOffset::Known(0),
+        };
+        let archive = ZipArchive::with_config(config, archive_reader)?;
         let root = archive
             .file_names()
             .collect::<zip::result::ZipResult<Vec<_>>>()?
