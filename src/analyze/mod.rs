@@ -206,7 +206,9 @@ fn analyze_file_in(
     let hit = options.cache.as_ref().zip(key.as_ref()).and_then(|(cache, key)| cache.load(key));
     let (entry, failures) = match hit {
         Some(entry) => {
-            cached.fetch_add(1, Ordering::Relaxed);
+            if entry.layer_errors.is_empty() {
+                cached.fetch_add(1, Ordering::Relaxed);
+            }
             let failures = (entry.layer_errors.iter())
                 .map(|message| Failure::new(path, FailureError::Cached { message: message.clone() }))
                 .collect();
@@ -236,6 +238,11 @@ fn analyze_file_in(
             (entry, failures)
         }
     };
+    // A checkpoint with a layer that could not be read is not reported: its summary would be
+    // over fewer layers than the model has, a number that looks right and is not.
+    if !entry.layer_errors.is_empty() {
+        return (None, failures);
+    }
     (Some(report(path, root, entry.metadata, entry.layers, options)), failures)
 }
 

@@ -99,6 +99,42 @@ fn nan_and_infinite_weights() {
     assert_reports(dir.path(), &bad, "tensor 'w.weight': 2 of its weights are NaN or infinite");
 }
 
+/// One unreadable layer fails its checkpoint: a summary over the other layers would be a
+/// number that looks right and is not. A cache hit fails the same way.
+#[test]
+fn a_checkpoint_with_one_bad_layer_is_not_summarized() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = linear(8, 8);
+    w[0] = f32::NAN;
+    let file = dir.path().join("half.safetensors");
+    save(
+        &file,
+        &[
+            ("a.weight", TensorBytes::f32(vec![12, 16], &linear(12, 16))),
+            ("b.weight", TensorBytes::f32(vec![8, 8], &w)),
+        ],
+    );
+    let cache = dir.path().join("cache");
+    let json = dir.path().join("out.json");
+    for run in ["first", "cached"] {
+        let args: Vec<&std::ffi::OsStr> = vec![
+            "analyze".as_ref(),
+            "--cache-dir".as_ref(),
+            cache.as_os_str(),
+            "--json".as_ref(),
+            json.as_os_str(),
+            file.as_os_str(),
+        ];
+        let out = maskspec(&args);
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(1), "{run}: {stderr}");
+        assert!(!stdout.contains("a.weight"), "{run}: no partial table: {stdout}");
+        assert!(stderr.contains("tensor 'b.weight'") && stderr.contains("0 checkpoints"), "{run}: {stderr}");
+        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        assert_eq!(report["checkpoints"].as_array().map(Vec::len), Some(0), "{run}: {report}");
+    }
+}
+
 #[test]
 fn one_and_three_dimensional_tensors() {
     // A file of biases only has no layer at all.
