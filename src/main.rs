@@ -5,11 +5,11 @@ mod cli;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use cli::output::say;
 use maskspec::analyze::{analyze_paths, AnalyzeOptions, Cache, Failure};
 use maskspec::checkpoint::{LayerFilter, WeightLayout};
 use maskspec::metrics::{Convention, MetricParams};
 use maskspec::provenance::AccuracyTable;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -336,12 +336,12 @@ fn plot(args: &PlotArgs) -> Result<ExitCode> {
     };
     plot::save(&rendered.bytes, &input.out)?;
     if let Some(message) = rendered.skipped_message() {
-        eprintln!("{message}");
+        say!("{message}");
     }
     for note in &rendered.notes {
-        eprintln!("note: {note}");
+        say!("note: {note}");
     }
-    eprintln!("wrote {}: {} points from {} rows", input.out.display(), rendered.points, rendered.rows);
+    say!("wrote {}: {} points from {} rows", input.out.display(), rendered.points, rendered.rows);
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
@@ -360,7 +360,7 @@ fn correlate(args: &CorrelateArgs) -> Result<ExitCode> {
     spec.options.bootstrap.resamples = args.resamples;
     spec.options.bootstrap.seed = args.seed;
     let rows = correlate_table(&table, &spec)?;
-    print!("{}", render_table(&rows));
+    cli::output::stdout(&render_table(&rows));
     if let Some(path) = &args.csv {
         maskspec::atomic::write(path, to_csv(&rows).as_bytes())
             .with_context(|| format!("{}: cannot write", path.display()))?;
@@ -371,7 +371,7 @@ fn correlate(args: &CorrelateArgs) -> Result<ExitCode> {
 /// Prints each input that could not be analyzed, as `analyze` does; true when there were any.
 fn report_failures(failures: &[Failure]) -> bool {
     for failure in failures {
-        eprintln!("error: {}", failure.message());
+        say!("error: {}", failure.message());
     }
     !failures.is_empty()
 }
@@ -403,9 +403,7 @@ fn analyze(args: &AnalyzeArgs) -> Result<ExitCode> {
         }
     }
     if !args.quiet {
-        let mut stdout = std::io::stdout().lock();
-        stdout.write_all(maskspec::export::readable(&analysis).as_bytes())?;
-        stdout.flush()?;
+        cli::output::stdout(&maskspec::export::readable(&analysis));
     }
     let layers: usize = analysis.checkpoints.iter().map(|c| c.layers.len()).sum();
     let mut done = format!(
@@ -425,10 +423,10 @@ fn analyze(args: &AnalyzeArgs) -> Result<ExitCode> {
         ));
     }
     if !report_failures(&analysis.failures) {
-        eprintln!("{done}");
+        say!("{done}");
         return Ok(ExitCode::SUCCESS);
     }
-    eprintln!("{done}; {} failed (listed above)", analysis.failures.len());
+    say!("{done}; {} failed (listed above)", analysis.failures.len());
     Ok(ExitCode::from(1))
 }
 
@@ -454,11 +452,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
-        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) => {
-            ExitCode::SUCCESS
-        }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            say!("error: {e:#}");
             ExitCode::from(2)
         }
     }

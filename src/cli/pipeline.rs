@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::output::{self, say};
 use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -103,7 +104,7 @@ impl Display {
                     bar.set_prefix(phase);
                     bar.set_message("");
                 }
-                None if self.lines => eprintln!("{phase}"),
+                None if self.lines => say!("{phase}"),
                 None => {}
             },
         }
@@ -134,7 +135,7 @@ impl Display {
                 }
                 bar.inc(1);
             }
-            None if self.lines => eprintln!("{line}"),
+            None if self.lines => say!("{line}"),
             None => {}
         }
     }
@@ -142,7 +143,7 @@ impl Display {
 
 pub fn run(args: &PipelineArgs) -> Result<ExitCode> {
     if args.print_config {
-        print!("{DEFAULT_TOML}");
+        output::stdout(DEFAULT_TOML);
         return Ok(ExitCode::SUCCESS);
     }
     let display = Display::new(args.quiet);
@@ -152,7 +153,7 @@ pub fn run(args: &PipelineArgs) -> Result<ExitCode> {
     }
     let outcome = outcome?;
     for failure in &outcome.failures {
-        eprintln!("error: run {}: {}", failure.run, failure.error);
+        say!("error: run {}: {}", failure.run, failure.error);
     }
     let mut done = format!(
         "{} runs: {} trained, {} analyzed, {} already done",
@@ -168,8 +169,8 @@ pub fn run(args: &PipelineArgs) -> Result<ExitCode> {
         done.push_str(&format!("; not finished, left out of the report: {}", outcome.missing.join(", ")));
     }
     match &outcome.report {
-        Some(report) => eprintln!("{done}\nreport: {}", report.display()),
-        None => eprintln!("{done}\nshard done; when every shard is, run `maskspec pipeline --merge DIR...`"),
+        Some(report) => say!("{done}\nreport: {}", report.display()),
+        None => say!("{done}\nshard done; when every shard is, run `maskspec pipeline --merge DIR...`"),
     }
     let ok = outcome.failures.is_empty() && outcome.missing.is_empty();
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })

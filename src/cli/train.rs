@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use super::output::say;
 use anyhow::Result;
 use clap::Args;
 use maskspec::train::{train_run, TrainConfig};
@@ -21,7 +22,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     let summary = train_run(config, Some(&|p| progress::on_train_step(&bar, p)));
     bar.finish_and_clear();
     let summary = summary?;
-    eprintln!(
+    say!(
         "{}: test accuracy {:.2}%; wrote {} checkpoints and {} (in {})",
         summary.run,
         100.0 * summary.test_acc,

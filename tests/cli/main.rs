@@ -6,6 +6,7 @@ mod seeded;
 
 mod analyze;
 mod bad_inputs;
+mod closed_output;
 mod correlate;
 mod kill;
 mod pipeline;
