@@ -146,14 +146,15 @@ pub fn analyze_paths(
     let mut files: Vec<(PathBuf, PathBuf)> = Vec::new();
     for path in paths {
         match checkpoint::find_checkpoints(std::slice::from_ref(path)) {
-            Ok(found) if found.checkpoints.is_empty() => {
-                failures.push(Failure::new(path, FailureError::NoCheckpoints { path: path.clone() }))
-            }
             Ok(found) => {
+                if found.checkpoints.is_empty() && found.unreadable.is_empty() {
+                    failures.push(Failure::new(path, FailureError::NoCheckpoints { path: path.clone() }));
+                }
                 let root =
                     if path.is_dir() { path.clone() } else { path.parent().unwrap_or(Path::new("")).to_path_buf() };
                 files.extend(found.checkpoints.into_iter().map(|f| (f, root.clone())));
                 skipped.extend(found.skipped);
+                failures.extend(found.unreadable.into_iter().map(|e| Failure::new(path, e)));
             }
             Err(e) => failures.push(Failure::new(path, e)),
         }

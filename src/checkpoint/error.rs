@@ -7,6 +7,9 @@ pub enum CheckpointError {
     #[error("{}: cannot read: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
 
+    #[error("{}: cannot list this directory ({source}); the checkpoints in it are left out", path.display())]
+    UnreadableDirectory { path: PathBuf, source: std::io::Error },
+
     #[error("{}: not a checkpoint maskspec reads: by its content it is neither safetensors, NumPy (.npy, .npz) nor what torch.save writes", path.display())]
     UnknownFormat { path: PathBuf },
 

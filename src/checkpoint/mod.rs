@@ -232,10 +232,12 @@ pub fn open(path: &Path) -> Result<Box<dyn TensorSource>, CheckpointError> {
 
 /// What [`find_checkpoints`] found: the checkpoint files, and the files of the directories it
 /// walked that are none (listed so that a run can say what it left out).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Default)]
 pub struct Found {
     pub checkpoints: Vec<PathBuf>,
     pub skipped: Vec<PathBuf>,
+    /// Directories under a walked one that could not be listed: the walk goes on past them.
+    pub unreadable: Vec<CheckpointError>,
 }
 
 /// Checkpoint files under `paths`: files are taken as given, directories walked recursively
@@ -247,7 +249,10 @@ pub fn find_checkpoints(paths: &[PathBuf]) -> Result<Found, CheckpointError> {
     for path in paths {
         let meta = std::fs::metadata(path).map_err(|source| CheckpointError::Io { path: path.clone(), source })?;
         if meta.is_dir() {
-            walk(path, &mut found)?;
+            // The directory the user named must be readable; one found inside it is reported
+            // and passed over.
+            std::fs::read_dir(path).map_err(|source| CheckpointError::Io { path: path.clone(), source })?;
+            walk(path, &mut found);
         } else if meta.is_file() {
             // A file of masks named for its weights is read with them, a shard through the
             // index that lists it.
@@ -268,19 +273,23 @@ pub fn find_checkpoints(paths: &[PathBuf]) -> Result<Found, CheckpointError> {
     Ok(found)
 }
 
-fn walk(dir: &Path, found: &mut Found) -> Result<(), CheckpointError> {
-    let io = |source| CheckpointError::Io { path: dir.to_path_buf(), source };
-    let mut entries = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let entry = entry.map_err(io)?;
-        entries.push((entry.path(), entry.file_type().map_err(io)?));
-    }
+fn walk(dir: &Path, found: &mut Found) {
+    let listed = std::fs::read_dir(dir).and_then(|entries| {
+        entries.map(|entry| entry.and_then(|e| Ok((e.path(), e.file_type()?)))).collect::<std::io::Result<Vec<_>>>()
+    });
+    let entries = match listed {
+        Ok(entries) => entries,
+        Err(source) => {
+            found.unreadable.push(CheckpointError::UnreadableDirectory { path: dir.to_path_buf(), source });
+            return;
+        }
+    };
     // Shards are read through their index, as one model.
     let paths: Vec<PathBuf> = entries.iter().map(|(p, _)| p.clone()).collect();
     let shards = sharded::listed_shards(&paths);
     for (path, kind) in entries {
         if kind.is_dir() {
-            walk(&path, found)?;
+            walk(&path, found);
             continue;
         }
         // A link to a file is read; one to a directory is not followed (no cycles), and a
@@ -303,7 +312,6 @@ fn walk(dir: &Path, found: &mut Found) -> Result<(), CheckpointError> {
             found.skipped.push(path);
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -135,6 +135,43 @@ fn a_checkpoint_with_one_bad_layer_is_not_summarized() {
     }
 }
 
+/// A directory of the sweep that cannot be listed is one error line; the walk goes on past it.
+/// Permissions do not bind root, so as root the binary runs as `nobody` (setpriv).
+#[test]
+fn an_unreadable_subdirectory_is_one_error_and_the_walk_goes_on() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let weights = || TensorBytes::f32(vec![12, 16], &linear(12, 16));
+    for sub in ["a", "locked", "z"] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+        save(&dir.path().join(sub).join("run.safetensors"), &[("fc.weight", weights())]);
+    }
+    let open = |path: &Path, mode| std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    open(dir.path(), 0o755);
+    open(&dir.path().join("locked"), 0o000);
+    let root = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false);
+    let mut command = if root {
+        // A copy beside the sweep: the checkout may sit where nobody cannot reach.
+        let binary = dir.path().join("maskspec");
+        std::fs::copy(env!("CARGO_BIN_EXE_maskspec"), &binary).unwrap();
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&binary);
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_maskspec"))
+    };
+    let out = command.args(["analyze", "--no-cache"]).arg(dir.path()).output().unwrap();
+    open(&dir.path().join("locked"), 0o755);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("locked") && errors[0].contains("cannot list this directory"), "{}", errors[0]);
+    for analyzed in ["a/run.safetensors", "z/run.safetensors"] {
+        assert!(stdout.contains(analyzed), "{analyzed} analyzed: {stdout}");
+    }
+}
+
 #[test]
 fn one_and_three_dimensional_tensors() {
     // A file of biases only has no layer at all.
