@@ -6,6 +6,7 @@
 //! applies SPEC §1's mask discovery by name, the same for every format, and
 //! [`load_layer`] materializes one layer at a time.
 
+mod budget;
 mod detect;
 mod error;
 mod layers;

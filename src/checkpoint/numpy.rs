@@ -2,7 +2,7 @@
 //! entries, stored or deflated, as `np.savez` / `np.savez_compressed` write them).
 //! Only each array's header is read when the file is opened; its data when a layer needs it.
 
-use super::{CheckpointError, Dtype, TensorInfo, TensorSource};
+use super::{budget, CheckpointError, Dtype, TensorInfo, TensorSource};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -355,9 +355,12 @@ impl TensorSource for NumpyFile {
                     .by_name(&entries[index])
                     .map_err(|e| CheckpointError::malformed(&self.path, "npz", e.to_string()))?;
                 // The size was checked against the compressed bytes at open; reading one byte
-                // past it tells a lying entry from an honest one.
+                // past it tells a lying entry from an honest one. Inflated past the file's own
+                // size, it is bounded like every expansion.
                 let size = entry.size();
-                let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+                let file_len = std::fs::metadata(&self.path).map_err(read_err)?.len();
+                budget::check_expansion(&self.path, &info.name, info.numel(), size, file_len)?;
+                let mut bytes = budget::reserve(&self.path, &info.name, usize::try_from(size).unwrap_or(usize::MAX))?;
                 (&mut entry).take(size.saturating_add(1)).read_to_end(&mut bytes).map_err(read_err)?;
                 bytes
             }
@@ -382,7 +385,7 @@ impl TensorSource for NumpyFile {
                 element.reverse();
             }
         }
-        let mut values = Vec::new();
+        let mut values = budget::reserve(&self.path, &info.name, info.numel())?;
         info.dtype.decode_le(&data, &mut values);
         if layout.fortran && info.shape.len() > 1 {
             values = fortran_to_c(&values, &info.shape);

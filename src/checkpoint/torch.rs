@@ -33,7 +33,7 @@
 mod scan;
 mod sparse;
 
-use super::{CheckpointError, Dtype, TensorInfo, TensorSource};
+use super::{budget, CheckpointError, Dtype, TensorInfo, TensorSource};
 use pytorch_reader::{PickleValue, PytorchReader};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -51,6 +51,9 @@ const MAX_PICKLE_BYTES: u64 = 100 * 1024 * 1024;
 
 pub struct TorchFile {
     path: PathBuf,
+    /// Its length when opened: a tensor needing more bytes than this is laid out from data
+    /// the file does not hold byte for byte, and is bounded (see `budget`).
+    file_len: u64,
     tensors: Vec<TensorInfo>,
     /// Per tensor, how it is read.
     handles: Vec<Handle>,
@@ -205,7 +208,9 @@ impl TorchFile {
         }
         listed.sort_by(|(ra, a, _), (rb, b, _)| ra.cmp(rb).then_with(|| a.name.cmp(&b.name)));
         let (tensors, handles) = listed.into_iter().map(|(_, info, handle)| (info, handle)).unzip();
-        Ok(TorchFile { path: path.to_path_buf(), tensors, handles, metadata })
+        let file_len =
+            std::fs::metadata(path).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?.len();
+        Ok(TorchFile { path: path.to_path_buf(), file_len, tensors, handles, metadata })
     }
 }
 
@@ -289,7 +294,7 @@ fn read_values(path: &Path, tensor: &pytorch_reader::Tensor, dtype: Dtype) -> Re
             format!("cannot read its data ({e}); the file is truncated or corrupt"),
         )
     })?;
-    let mut values = Vec::new();
+    let mut values = budget::reserve(path, &tensor.name, tensor.num_elements())?;
     dtype.decode_le(&bytes, &mut values);
     Ok(values)
 }
@@ -494,7 +499,11 @@ impl TensorSource for TorchFile {
             ));
         }
         match &self.handles[index] {
-            Handle::Dense { tensor, .. } => read_values(&self.path, tensor, info.dtype),
+            Handle::Dense { tensor, .. } => {
+                let bytes = tensor.byte_len() as u64;
+                budget::check_expansion(&self.path, &info.name, tensor.num_elements(), bytes, self.file_len)?;
+                read_values(&self.path, tensor, info.dtype)
+            }
             Handle::Sparse { tensor, pattern, .. } => {
                 let (values_dtype, _) = dtype_of(tensor.values.dtype());
                 sparse::densify(&self.path, tensor, values_dtype, *pattern)

@@ -3,26 +3,23 @@
 //! values become the weight (zero where nothing is stored) and its pattern, every stored
 //! entry whatever its value, the mask.
 
+use super::super::budget::{self, MAX_EXPANDED_ELEMENTS};
 use super::super::{CheckpointError, Dtype};
 use super::read_values;
 use pytorch_reader::{SparseLayout, SparseTensor};
 use std::path::Path;
 
-/// Most elements a sparse tensor may stand for. Its dense size is a claim the file does not
-/// back with bytes, so it is bounded: 2^28 is a 16384 x 16384 layer, far above the masks
-/// maskspec analyzes, and 2 GiB once expanded to f64.
-pub const MAX_DENSE_ELEMENTS: usize = 1 << 28;
-
-/// The dense shape's element count, refused beyond [`MAX_DENSE_ELEMENTS`].
+/// The dense shape's element count, refused beyond [`MAX_EXPANDED_ELEMENTS`]: a dense size is
+/// a claim the file does not back with bytes.
 pub fn dense_len(path: &Path, sparse: &SparseTensor) -> Result<usize, CheckpointError> {
     let numel = sparse.size.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
     match numel {
-        Some(n) if n <= MAX_DENSE_ELEMENTS => Ok(n),
+        Some(n) if n <= MAX_EXPANDED_ELEMENTS => Ok(n),
         _ => Err(CheckpointError::tensor(
             path,
             &sparse.name,
             format!(
-                "is a sparse tensor of dense shape {:?}, more than the {MAX_DENSE_ELEMENTS} elements maskspec lays out",
+                "is a sparse tensor of dense shape {:?}, more than the {MAX_EXPANDED_ELEMENTS} elements maskspec lays out",
                 sparse.size
             ),
         )),
@@ -39,8 +36,7 @@ pub fn densify(
 ) -> Result<Vec<f64>, CheckpointError> {
     let bad = |what: String| CheckpointError::tensor(path, &sparse.name, format!("is a sparse tensor whose {what}"));
     let len = dense_len(path, sparse)?;
-    let mut dense = Vec::new();
-    dense.try_reserve_exact(len).map_err(|_| bad(format!("dense shape {:?} does not fit in memory", sparse.size)))?;
+    let mut dense = budget::reserve(path, &sparse.name, len)?;
     dense.resize(len, 0.0);
 
     let values = if pattern { Vec::new() } else { read_values(path, &sparse.values, values_dtype)? };
