@@ -359,6 +359,18 @@ impl KeyOrder {
     }
 }
 
+/// A pickle that would take more memory to read than its size allows (`scan::budget_for`).
+fn over_budget(path: &Path, budget: usize) -> CheckpointError {
+    CheckpointError::Refused {
+        path: path.to_path_buf(),
+        reason: format!(
+            "its pickle would take more than {} MiB to read, more than a state dict stored in this file could \
+             (a flood of MARKs, memo entries or copies of one string); it is damaged or made to exhaust memory",
+            budget >> 20
+        ),
+    }
+}
+
 /// Walks every pickle of the file that `torch.load` would run, refusing what a state dict
 /// never names, and returns the order of the object pickle's strings.
 fn check_pickles(path: &Path) -> Result<KeyOrder, CheckpointError> {
@@ -372,14 +384,16 @@ fn check_pickles(path: &Path) -> Result<KeyOrder, CheckpointError> {
              If you trust the file, re-save it with torch.save(torch.load(f, weights_only=False)['state_dict'])"
         ),
     };
-    let walk = |bytes: &[u8], start: usize| {
-        scan::scan(bytes, start).map_err(|e| match e {
+    // `stored`: the bytes the pickle takes in the file, which its budget is proportional to.
+    let walk = |bytes: &[u8], start: usize, stored: usize| {
+        scan::scan(bytes, start, scan::budget_for(stored)).map_err(|e| match e {
             scan::ScanError::Malformed(reason) => CheckpointError::malformed(path, FORMAT, reason),
             scan::ScanError::Forbidden(what) => refused(what),
+            scan::ScanError::OverBudget { budget } => over_budget(path, budget),
         })
     };
     match container_of(&head) {
-        Container::Zip => check_zip(path, |pickle| walk(pickle, 0)),
+        Container::Zip => check_zip(path, walk),
         Container::Legacy => {
             let file = std::fs::File::open(path).map_err(io)?;
             // SAFETY: read-only map; a file truncated under us by another process could
@@ -389,7 +403,7 @@ fn check_pickles(path: &Path) -> Result<KeyOrder, CheckpointError> {
             let mut at = 0;
             let mut object = None;
             for index in 0..5 {
-                let scanned = walk(&map, at)?;
+                let scanned = walk(&map, at, map.len())?;
                 at = scanned.end;
                 if index == 3 {
                     object = Some(scanned.strings);
@@ -399,7 +413,7 @@ fn check_pickles(path: &Path) -> Result<KeyOrder, CheckpointError> {
         }
         Container::Pickle => {
             let bytes = std::fs::read(path).map_err(io)?;
-            Ok(KeyOrder::new(walk(&bytes, 0)?.strings))
+            Ok(KeyOrder::new(walk(&bytes, 0, bytes.len())?.strings))
         }
         Container::Unknown => Err(CheckpointError::malformed(
             path,
@@ -420,7 +434,7 @@ fn check_pickles(path: &Path) -> Result<KeyOrder, CheckpointError> {
 /// persistent ids declare against the archive entry holding it.
 fn check_zip(
     path: &Path,
-    walk: impl Fn(&[u8]) -> Result<scan::Scan, CheckpointError>,
+    walk: impl Fn(&[u8], usize, usize) -> Result<scan::Scan, CheckpointError>,
 ) -> Result<KeyOrder, CheckpointError> {
     let malformed = |reason: String| CheckpointError::malformed(path, FORMAT, reason);
     let file = std::fs::File::open(path).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?;
@@ -444,12 +458,16 @@ fn check_zip(
                 entry.size()
             )));
         }
+        let stored = usize::try_from(entry.compressed_size()).unwrap_or(usize::MAX);
+        if entry.size() > scan::budget_for(stored) as u64 {
+            return Err(over_budget(path, scan::budget_for(stored)));
+        }
         let mut pickle = Vec::with_capacity(entry.size() as usize);
         entry
             .take(MAX_PICKLE_BYTES)
             .read_to_end(&mut pickle)
             .map_err(|e| malformed(format!("cannot read {name}: {e}")))?;
-        let scanned = walk(&pickle)?;
+        let scanned = walk(&pickle, 0, stored)?;
         for claim in &scanned.storages {
             let entry_name = format!("{root}data/{}", claim.key);
             let held = archive.by_name(&entry_name).map(|e| e.size()).map_err(|_| {

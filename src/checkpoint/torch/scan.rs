@@ -36,6 +36,36 @@ pub enum ScanError {
     Malformed(String),
     /// The pickle names something a state dict never holds.
     Forbidden(String),
+    /// Reading the pickle would take more memory than its budget (see [`budget_for`]).
+    OverBudget { budget: usize },
+}
+
+/// Memory a pickle stored in `stored` bytes of its file may take to read: 16 MiB plus 64 times
+/// those bytes. A state dict's pickle takes a few times its own length; a flood of MARKs,
+/// memo entries or copies of one long string, deflated into a small file, takes far more,
+/// in this walk and again in the reader after it, and is refused before either allocates it.
+pub fn budget_for(stored: usize) -> usize {
+    (16usize << 20).saturating_add(stored.saturating_mul(64))
+}
+
+/// What the walk has allocated, counted against its budget. Every allocation is counted, none
+/// freed: a bound on the peak that a legitimate pickle stays far below.
+struct Meter {
+    left: usize,
+    budget: usize,
+}
+
+impl Meter {
+    fn charge(&mut self, bytes: usize) -> Result<(), ScanError> {
+        self.left = self.left.checked_sub(bytes).ok_or(ScanError::OverBudget { budget: self.budget })?;
+        Ok(())
+    }
+
+    /// One value on the stack (and its string, copied into the strings list too).
+    fn value(&mut self, value: &Value) -> Result<(), ScanError> {
+        let text = if let Value::Str(s) = value { 2 * s.len() } else { 0 };
+        self.charge(std::mem::size_of::<Value>() + text)
+    }
 }
 
 /// The globals `torch.load(weights_only=True)` accepts by default (torch 2.x's
@@ -226,8 +256,10 @@ fn small_int(bytes: &[u8]) -> Value {
     Value::Int(i64::from_le_bytes(buf))
 }
 
-/// Walks one pickle starting at `start`, checking every global it names.
-pub fn scan(bytes: &[u8], start: usize) -> Result<Scan, ScanError> {
+/// Walks one pickle starting at `start`, checking every global it names, within `budget`
+/// bytes of memory.
+pub fn scan(bytes: &[u8], start: usize, budget: usize) -> Result<Scan, ScanError> {
+    let mut meter = Meter { left: budget, budget };
     let mut c = Cursor { bytes, at: start };
     let mut scan = Scan::default();
     // frames[0] is the stack below any MARK.
@@ -244,6 +276,7 @@ pub fn scan(bytes: &[u8], start: usize) -> Result<Scan, ScanError> {
                 return Ok(scan);
             }
             b'(' => {
+                meter.charge(std::mem::size_of::<Frame>())?;
                 frames.push(Frame::new());
                 continue;
             }
@@ -300,7 +333,10 @@ pub fn scan(bytes: &[u8], start: usize) -> Result<Scan, ScanError> {
                     b'r' => c.le_len(4)? as u64,
                     _ => memo.len() as u64,
                 };
-                memo.insert(slot, top.items.last().cloned().unwrap_or(Value::Other));
+                let value = top.items.last().cloned().unwrap_or(Value::Other);
+                meter.value(&value)?;
+                meter.charge(std::mem::size_of::<u64>())?;
+                memo.insert(slot, value);
                 continue;
             }
             b'g' | b'h' | b'j' => {
@@ -309,7 +345,10 @@ pub fn scan(bytes: &[u8], start: usize) -> Result<Scan, ScanError> {
                     b'h' => c.le_len(1)? as u64,
                     _ => c.le_len(4)? as u64,
                 };
-                pushed = Some(memo.get(&slot).cloned().unwrap_or(Value::Other));
+                let stored = memo.get(&slot);
+                // Charged before the copy is made: a long string fetched again and again.
+                meter.value(stored.unwrap_or(&Value::Other))?;
+                pushed = Some(stored.cloned().unwrap_or(Value::Other));
             }
             // PROTO and FRAME: framing only.
             0x80 => drop(c.take(1)?),
@@ -386,6 +425,10 @@ pub fn scan(bytes: &[u8], start: usize) -> Result<Scan, ScanError> {
             }
         }
         if let Some(value) = pushed {
+            // A memo read was charged when it was fetched.
+            if !matches!(op, b'g' | b'h' | b'j') {
+                meter.value(&value)?;
+            }
             if let Value::Str(s) = &value {
                 scan.strings.push(s.clone());
             }
@@ -413,6 +456,9 @@ fn bad_memo() -> ScanError {
 mod tests {
     use super::*;
 
+    /// A budget no test pickle comes near.
+    const LOOSE: usize = 1 << 30;
+
     // Where a comment names a `pickle.dumps` call, the bytes are what CPython 3.11 wrote for
     // it; the others are assembled by hand and were checked with `pickletools.dis`.
 
@@ -420,48 +466,48 @@ mod tests {
     fn protocol_2_global_is_checked() {
         // pickle.dumps(collections.OrderedDict(a=1), protocol=2)
         let ok = b"\x80\x02ccollections\nOrderedDict\nq\x00)Rq\x01X\x01\x00\x00\x00aq\x02K\x01s.";
-        let scan = scan(ok, 0).unwrap();
+        let scan = scan(ok, 0, LOOSE).unwrap();
         assert_eq!(scan.strings, vec!["a".to_string()]);
         assert_eq!(scan.end, ok.len());
         // By hand: the REDUCE that `torch.load` would run as os.system('ls').
         let bad = b"\x80\x02cos\nsystem\nq\x00X\x02\x00\x00\x00lsq\x01\x85q\x02Rq\x03.";
-        assert_eq!(super::scan(bad, 0).unwrap_err(), ScanError::Forbidden("os.system".into()));
+        assert_eq!(super::scan(bad, 0, LOOSE).unwrap_err(), ScanError::Forbidden("os.system".into()));
     }
 
     #[test]
     fn protocol_4_stack_global_is_resolved_through_the_memo() {
         // pickle.dumps(os.system, protocol=4): module and name pushed, memoized, STACK_GLOBAL.
         let bad = b"\x80\x04\x95\x14\x00\x00\x00\x00\x00\x00\x00\x8c\x05posix\x94\x8c\x06system\x94\x93\x94.";
-        assert_eq!(scan(bad, 0).unwrap_err(), ScanError::Forbidden("posix.system".into()));
+        assert_eq!(scan(bad, 0, LOOSE).unwrap_err(), ScanError::Forbidden("posix.system".into()));
         // A later reference to the same global fetches both strings back from the memo.
         let via_memo = b"\x80\x04\x8c\x0bcollections\x94\x8c\x0bOrderedDict\x94\x93\x94h\x00h\x01\x93.";
-        assert!(scan(via_memo, 0).is_ok());
+        assert!(scan(via_memo, 0, LOOSE).is_ok());
         let evil_memo = b"\x80\x04\x8c\x02os\x94\x8c\x06system\x94\x8c\x0bcollections\x94h\x00h\x01\x93.";
-        assert_eq!(scan(evil_memo, 0).unwrap_err(), ScanError::Forbidden("os.system".into()));
+        assert_eq!(scan(evil_memo, 0, LOOSE).unwrap_err(), ScanError::Forbidden("os.system".into()));
     }
 
     #[test]
     fn stack_global_on_a_computed_name_is_refused() {
         // Two strings glued by an opcode the walk does not follow (ADDITEMS on a set) before STACK_GLOBAL.
         let computed = b"\x80\x04\x8c\x02os\x8c\x06system\x8f\x93.";
-        assert!(matches!(scan(computed, 0), Err(ScanError::Forbidden(_))));
+        assert!(matches!(scan(computed, 0, LOOSE), Err(ScanError::Forbidden(_))));
     }
 
     #[test]
     fn extension_registry_and_inst_are_refused() {
-        assert!(matches!(scan(b"\x80\x02\x82\x01.", 0), Err(ScanError::Forbidden(_))));
-        assert_eq!(scan(b"(ios\nsystem\n.", 0).unwrap_err(), ScanError::Forbidden("os.system".into()));
+        assert!(matches!(scan(b"\x80\x02\x82\x01.", 0, LOOSE), Err(ScanError::Forbidden(_))));
+        assert_eq!(scan(b"(ios\nsystem\n.", 0, LOOSE).unwrap_err(), ScanError::Forbidden("os.system".into()));
     }
 
     #[test]
     fn truncation_and_garbage_are_malformed() {
         let full = b"\x80\x02X\x05\x00\x00\x00hello.";
         for cut in 0..full.len() {
-            assert!(matches!(scan(&full[..cut], 0), Err(ScanError::Malformed(_))), "cut at {cut}");
+            assert!(matches!(scan(&full[..cut], 0, LOOSE), Err(ScanError::Malformed(_))), "cut at {cut}");
         }
-        assert!(matches!(scan(b"\x80\x02\xff.", 0), Err(ScanError::Malformed(_))));
+        assert!(matches!(scan(b"\x80\x02\xff.", 0, LOOSE), Err(ScanError::Malformed(_))));
         // A length claiming far more than the buffer holds fails without allocating it.
-        assert!(matches!(scan(b"\x8d\xff\xff\xff\xff\xff\xff\xff\x7f", 0), Err(ScanError::Malformed(_))));
+        assert!(matches!(scan(b"\x8d\xff\xff\xff\xff\xff\xff\xff\x7f", 0, LOOSE), Err(ScanError::Malformed(_))));
     }
 
     #[test]
@@ -476,8 +522,12 @@ mod tests {
             let mut pickle = Vec::new();
             let mut entry = archive.by_name(&format!("{name}/data.pkl")).unwrap();
             std::io::Read::read_to_end(&mut entry, &mut pickle).unwrap();
-            let claims: Vec<(String, i64, Option<usize>)> =
-                scan(&pickle, 0).unwrap().storages.into_iter().map(|c| (c.key, c.numel, c.element_size)).collect();
+            let claims: Vec<(String, i64, Option<usize>)> = scan(&pickle, 0, LOOSE)
+                .unwrap()
+                .storages
+                .into_iter()
+                .map(|c| (c.key, c.numel, c.element_size))
+                .collect();
             let want = [("0", 48 * 64), ("1", 10 * 8 * 3 * 3), ("2", 64)];
             assert_eq!(claims, want.map(|(k, n)| (k.to_string(), n, Some(4))).to_vec(), "{name}");
         }
@@ -487,17 +537,29 @@ mod tests {
         /// Arbitrary bytes end in a verdict, never a panic.
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
-            let _ = scan(&bytes, 0);
+            let _ = scan(&bytes, 0, LOOSE);
         }
     }
 
     #[test]
     fn consecutive_pickles_are_walked_one_at_a_time() {
         let two = b"K\x01.X\x01\x00\x00\x00b.";
-        let first = scan(two, 0).unwrap();
+        let first = scan(two, 0, LOOSE).unwrap();
         assert_eq!(first.end, 3);
-        let second = scan(two, first.end).unwrap();
+        let second = scan(two, first.end, LOOSE).unwrap();
         assert_eq!(second.strings, vec!["b".to_string()]);
         assert_eq!(second.end, two.len());
+    }
+
+    #[test]
+    fn floods_run_out_of_budget_and_a_state_dict_does_not() {
+        let marks = [b"\x80\x02}".as_slice(), &[b'('; 100_000], b"."].concat();
+        assert_eq!(scan(&marks, 0, 1 << 20).unwrap_err(), ScanError::OverBudget { budget: 1 << 20 });
+        let long =
+            [b"\x80\x02}X\x10\x27\x00\x00".as_slice(), &[b'a'; 10_000], b"q\x00", &b"h\x00".repeat(100), b"."].concat();
+        assert!(matches!(scan(&long, 0, 1 << 20), Err(ScanError::OverBudget { .. })), "100 copies of 10 kB");
+        // A state dict's pickle (CPython 3.11, protocol 2) fits the budget of its own size.
+        let state_dict = b"\x80\x02ccollections\nOrderedDict\nq\x00)Rq\x01X\x01\x00\x00\x00aq\x02K\x01s.";
+        assert!(scan(state_dict, 0, budget_for(state_dict.len())).is_ok());
     }
 }
