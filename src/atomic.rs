@@ -1,5 +1,8 @@
 //! Every file maskspec writes goes to a temporary name in the same directory first and is
 //! renamed into place, so a killed run leaves the old file or the new one, never a torn one.
+//! A symlink is written through (its target is replaced, the link stays); a FIFO or device
+//! (`/dev/stdout`, `/dev/null`) is written to as a stream, since it cannot be replaced; a
+//! directory is refused.
 
 use std::fs;
 use std::io::{self, Write};
@@ -23,9 +26,42 @@ pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_with(path, |w| w.write_all(bytes))
 }
 
+/// Where a write to `path` goes: the file a symlink (or chain of them) ends at, so the link
+/// is never replaced by a regular file.
+fn resolve(path: &Path) -> io::Result<PathBuf> {
+    let mut path = path.to_path_buf();
+    // As the kernel does, give up on a chain too long to be anything but a loop.
+    for _ in 0..40 {
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = fs::read_link(&path)?;
+                path = match path.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            _ => return Ok(path),
+        }
+    }
+    Err(io::Error::other(format!("{}: too many levels of symbolic links", path.display())))
+}
+
 /// Streams into `path` atomically: `fill` writes the content; on any error the temporary
 /// file is removed and `path` is untouched.
 pub fn write_with(path: &Path, fill: impl FnOnce(&mut io::BufWriter<fs::File>) -> io::Result<()>) -> io::Result<()> {
+    let path = &resolve(path)?;
+    match fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            return Err(io::Error::new(io::ErrorKind::IsADirectory, "is a directory; name a file to write"));
+        }
+        Ok(meta) if !meta.is_file() => {
+            // A FIFO or device cannot be replaced, and a partial write to it is what streams do.
+            let mut w = io::BufWriter::new(fs::OpenOptions::new().write(true).open(path)?);
+            fill(&mut w)?;
+            return w.flush();
+        }
+        _ => {}
+    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir)?;
     }
@@ -107,5 +143,30 @@ mod tests {
         assert!(parent.exists() && other.exists(), "a live writer's and another file's stay");
         assert!(!alive.exists(), "our own temporary was renamed into place");
         assert_eq!(fs::read(&path).unwrap(), b"new");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_are_written_through_devices_streamed_and_directories_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("real.csv");
+        fs::write(&target, b"old").unwrap();
+        let link = dir.path().join("link.csv");
+        std::os::unix::fs::symlink("real.csv", &link).unwrap();
+        write(&link, b"new").unwrap();
+        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link stays a link");
+        assert_eq!(fs::read(&target).unwrap(), b"new");
+        // A dangling link creates its target.
+        let dangling = dir.path().join("dangling.csv");
+        std::os::unix::fs::symlink("made.csv", &dangling).unwrap();
+        write(&dangling, b"made").unwrap();
+        assert_eq!(fs::read(dir.path().join("made.csv")).unwrap(), b"made");
+        // /dev/null takes the bytes and stays a device.
+        write(Path::new("/dev/null"), b"gone").unwrap();
+        assert!(!fs::metadata("/dev/null").unwrap().is_file());
+        assert_eq!(write(dir.path(), b"x").unwrap_err().kind(), io::ErrorKind::IsADirectory);
+        let looped = dir.path().join("loop.csv");
+        std::os::unix::fs::symlink("loop.csv", &looped).unwrap();
+        assert!(write(&looped, b"x").is_err());
     }
 }

@@ -10,7 +10,7 @@ use maskspec::analyze::{analyze_paths, AnalyzeOptions, Cache, Failure};
 use maskspec::checkpoint::{LayerFilter, WeightLayout};
 use maskspec::metrics::{Convention, MetricParams};
 use maskspec::provenance::AccuracyTable;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -296,6 +296,7 @@ fn plot(args: &PlotArgs) -> Result<ExitCode> {
     };
     // Before any analysis, so a wrong extension costs nothing.
     let format = ImageFormat::from_path(&input.out)?;
+    check_outputs(&[&input.out], &input.paths)?;
     let (table, failures) =
         maskspec::table::Table::load(&input.paths, input.layer.as_deref(), &AnalyzeOptions::default())?;
     let failed = report_failures(&failures);
@@ -347,6 +348,7 @@ fn plot(args: &PlotArgs) -> Result<ExitCode> {
 
 fn correlate(args: &CorrelateArgs) -> Result<ExitCode> {
     use maskspec::stats::{correlate_table, render_table, to_csv, TableCorrelation};
+    check_outputs(&args.csv.iter().collect::<Vec<_>>(), &args.paths)?;
     let (table, failures) =
         maskspec::table::Table::load(&args.paths, args.layer.as_deref(), &AnalyzeOptions::default())?;
     let failed = report_failures(&failures);
@@ -368,6 +370,30 @@ fn correlate(args: &CorrelateArgs) -> Result<ExitCode> {
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
+/// Refuses outputs that would overwrite an input: a file named among `inputs`, a checkpoint (by
+/// its content or name; no result is one), or another of the outputs. Checked before any work.
+fn check_outputs(outputs: &[&PathBuf], inputs: &[PathBuf]) -> Result<()> {
+    let same = |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    for (i, out) in outputs.iter().enumerate() {
+        if let Some(input) = inputs.iter().find(|input| same(out, input)) {
+            anyhow::bail!("{}: is an input of this run; writing the results there would destroy it", input.display());
+        }
+        if out.is_file() && maskspec::checkpoint::format_of(out).is_ok_and(|f| f.is_some()) {
+            anyhow::bail!("{}: is a checkpoint; writing the results there would destroy it", out.display());
+        }
+        if let Some(dir) = out.ancestors().skip(1).find(|dir| dir.exists()).filter(|dir| !dir.is_dir()) {
+            anyhow::bail!("{}: cannot write: {} is a file, not a directory", out.display(), dir.display());
+        }
+        if outputs[..i].iter().any(|earlier| same(out, earlier)) {
+            anyhow::bail!("{}: is named for two outputs; give each its own file", out.display());
+        }
+    }
+    Ok(())
+}
+
 /// Prints each input that could not be analyzed, as `analyze` does; true when there were any.
 fn report_failures(failures: &[Failure]) -> bool {
     for failure in failures {
@@ -386,6 +412,9 @@ fn analyze(args: &AnalyzeArgs) -> Result<ExitCode> {
     let accuracy = args.accuracy.as_deref().map(AccuracyTable::read).transpose()?;
     let cache = if args.no_cache { None } else { args.cache_dir.clone().or_else(Cache::default_dir).map(Cache::new) };
     let params = MetricParams { nested: !args.no_nested, convention: args.convention, ..Default::default() };
+    let outputs: Vec<&PathBuf> = [&args.json, &args.csv, &args.summary_csv].into_iter().flatten().collect();
+    let inputs: Vec<PathBuf> = args.paths.iter().chain(&args.masks).chain(&args.accuracy).cloned().collect();
+    check_outputs(&outputs, &inputs)?;
     let options = AnalyzeOptions { filter, params, accuracy, cache, masks: args.masks.clone() };
     let bar = cli::progress::analyze_bar();
     let analysis = analyze_paths(&args.paths, &options, Some(&|event| cli::progress::on_analyze(&bar, event)));
@@ -416,11 +445,15 @@ fn analyze(args: &AnalyzeArgs) -> Result<ExitCode> {
         let n = analysis.skipped.len();
         let others = if n > 1 { format!(" and {} more", n - 1) } else { String::new() };
         done.push_str(&format!(
-            "; skipped {n} file{} that {} not checkpoints ({}{others})",
-            if n == 1 { "" } else { "s" },
-            if n == 1 { "is" } else { "are" },
+            "; skipped {n} {} ({}{others})",
+            if n == 1 { "file that is not a checkpoint" } else { "files that are not checkpoints" },
             first.display()
         ));
+    }
+    if let Some(why) = &analysis.cache_unwritable {
+        say!(
+            "warning: cannot write the cache ({why}); every result was computed anyway (--cache-dir DIR or --no-cache)"
+        );
     }
     if !report_failures(&analysis.failures) {
         say!("{done}");

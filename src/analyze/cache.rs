@@ -35,6 +35,11 @@ impl Cache {
         Cache { dir }
     }
 
+    /// The directory the entries are in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// `$XDG_CACHE_HOME/maskspec`, else `$HOME/.cache/maskspec`.
     pub fn default_dir() -> Option<PathBuf> {
         let base = std::env::var_os("XDG_CACHE_HOME")

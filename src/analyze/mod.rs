@@ -15,6 +15,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 #[derive(Debug, Clone, Default)]
 pub struct AnalyzeOptions {
@@ -71,9 +72,6 @@ pub enum FailureError {
     Checkpoint(#[from] CheckpointError),
     #[error("{}: no checkpoint files in this directory (safetensors, NumPy .npy/.npz or what torch.save writes, by content)", path.display())]
     NoCheckpoints { path: PathBuf },
-    /// The file was analyzed but its result could not be cached.
-    #[error("{}: cannot write the cache ({source}); analyzed anyway, pass --no-cache to skip the cache", path.display())]
-    CacheWrite { path: PathBuf, source: std::io::Error },
     /// A layer that could not be read when the cached entry was made, with the message of then.
     #[error("{message}")]
     Cached { message: String },
@@ -117,6 +115,9 @@ pub struct Analysis {
     /// Files in the directories walked that are not checkpoints (by content and name).
     #[serde(serialize_with = "displayed")]
     pub skipped: Vec<PathBuf>,
+    /// Why the cache could not be written, the first time it could not: the run goes on
+    /// without it (every result is still computed and reported), so this is a warning.
+    pub cache_unwritable: Option<String>,
 }
 
 /// Paths as text in JSON, whatever bytes their names hold.
@@ -165,10 +166,11 @@ pub fn analyze_paths(
         progress(AnalyzeEvent::Found { files: files.len() });
     }
     let cached = AtomicUsize::new(0);
+    let cache_unwritable = OnceLock::new();
     let results: Vec<(Option<CheckpointReport>, Vec<Failure>)> = files
         .par_iter()
         .map(|(file, root)| {
-            let result = analyze_file_in(file, root, options, &cached);
+            let result = analyze_file_in(file, root, options, &cached, &cache_unwritable);
             if let Some(progress) = progress {
                 progress(AnalyzeEvent::FileDone);
             }
@@ -183,12 +185,20 @@ pub fn analyze_paths(
     let cached = cached.into_inner();
     skipped.sort();
     skipped.dedup();
-    Analysis { analyzed: checkpoints.len() - cached, cached, checkpoints, failures, skipped }
+    Analysis {
+        analyzed: checkpoints.len() - cached,
+        cached,
+        checkpoints,
+        failures,
+        skipped,
+        cache_unwritable: cache_unwritable.into_inner(),
+    }
 }
 
-/// One checkpoint on its own (its directory is the sweep root).
+/// One checkpoint on its own (its directory is the sweep root). A cache that cannot be
+/// written is passed over in silence.
 pub fn analyze_file(path: &Path, options: &AnalyzeOptions) -> (Option<CheckpointReport>, Vec<Failure>) {
-    analyze_file_in(path, path.parent().unwrap_or(Path::new("")), options, &AtomicUsize::new(0))
+    analyze_file_in(path, path.parent().unwrap_or(Path::new("")), options, &AtomicUsize::new(0), &OnceLock::new())
 }
 
 fn analyze_file_in(
@@ -196,6 +206,7 @@ fn analyze_file_in(
     root: &Path,
     options: &AnalyzeOptions,
     cached: &AtomicUsize,
+    cache_unwritable: &OnceLock<String>,
 ) -> (Option<CheckpointReport>, Vec<Failure>) {
     let masks = options.masks.clone().or_else(|| checkpoint::mask_companion(path));
     // The masks' file is part of what the numbers depend on.
@@ -230,10 +241,10 @@ fn analyze_file_in(
                 layers: found.layers,
                 layer_errors: found.errors.iter().map(|e| one_line(&e.to_string())).collect(),
             };
-            let mut failures: Vec<Failure> = found.errors.into_iter().map(|e| Failure::new(path, e)).collect();
+            let failures: Vec<Failure> = found.errors.into_iter().map(|e| Failure::new(path, e)).collect();
             if let (Some(cache), Some(_)) = (&options.cache, &key) {
                 if let Err(source) = cache.store(&entry) {
-                    failures.push(Failure::new(path, FailureError::CacheWrite { path: path.to_path_buf(), source }));
+                    let _ = cache_unwritable.set(format!("{}: {source}", cache.dir().display()));
                 }
             }
             (entry, failures)

@@ -108,6 +108,11 @@ pub enum PipelineError {
     ConfigMismatch { path: PathBuf },
     #[error("{path}: no config.toml: not a pipeline output directory (or a shard that never started)")]
     NotAnOutput { path: PathBuf },
+    #[error(
+        "{path}: holds files but no config.toml, so it is not a maskspec output; choose a new or empty --out \
+         (maskspec writes runs/, analysis/ and reports into it)"
+    )]
+    NotEmpty { path: PathBuf },
     #[error("{path}: cannot write: {source}")]
     Write { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
@@ -140,6 +145,10 @@ fn claim(out: &Path, config: &SweepConfig) -> Result<(), PipelineError> {
             Ok(existing) if existing == *config => Ok(()),
             _ => Err(PipelineError::ConfigMismatch { path }),
         };
+    }
+    // Anything already there is someone else's: a pipeline output starts with its config.
+    if std::fs::read_dir(out).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Err(PipelineError::NotEmpty { path: out.to_path_buf() });
     }
     write(&path, config.to_toml().as_bytes())
 }

@@ -6,9 +6,9 @@ mod seeded;
 
 mod analyze;
 mod bad_inputs;
-mod closed_output;
 mod correlate;
 mod kill;
+mod outputs;
 mod pipeline;
 mod plot;
 mod real_checkpoints;
