@@ -30,6 +30,10 @@ fn bench(c: &mut Criterion) {
     let x: Vec<f64> = (0..2000).map(|_| next()).collect();
     let y: Vec<f64> = (0..2000).map(|_| next()).collect();
     group.bench_function("kendall_2000", |b| b.iter(|| kendall(black_box(&x), black_box(&y)).unwrap()));
+    // A million rows, a third of them tied in x (Knight's algorithm: O(n log n)).
+    let x: Vec<f64> = (0..1_000_000).map(|_| (next() * 300_000.0).floor()).collect();
+    let y: Vec<f64> = x.iter().map(|v| v + 100_000.0 * next()).collect();
+    group.bench_function("kendall_1000000", |b| b.iter(|| kendall(black_box(&x), black_box(&y)).unwrap()));
     group.finish();
 }
 

@@ -347,7 +347,7 @@ fn plot(args: &PlotArgs) -> Result<ExitCode> {
 }
 
 fn correlate(args: &CorrelateArgs) -> Result<ExitCode> {
-    use maskspec::stats::{correlate_table, render_table, to_csv, TableCorrelation};
+    use maskspec::stats::{correlate_table, render_table, to_csv, unparsed_cells, TableCorrelation};
     check_outputs(&args.csv.iter().collect::<Vec<_>>(), &args.paths)?;
     let (table, failures) =
         maskspec::table::Table::load(&args.paths, args.layer.as_deref(), &AnalyzeOptions::default())?;
@@ -362,6 +362,9 @@ fn correlate(args: &CorrelateArgs) -> Result<ExitCode> {
     spec.options.bootstrap.resamples = args.resamples;
     spec.options.bootstrap.seed = args.seed;
     let rows = correlate_table(&table, &spec)?;
+    for line in unparsed_cells(&table, &spec) {
+        say!("warning: {line}");
+    }
     cli::output::stdout(&render_table(&rows));
     if let Some(path) = &args.csv {
         maskspec::atomic::write(path, to_csv(&rows).as_bytes())

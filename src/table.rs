@@ -37,6 +37,16 @@ impl Table {
     pub fn from_csv(bytes: &[u8]) -> Result<Table, String> {
         let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes);
         let names: Vec<String> = reader.headers().map_err(|e| e.to_string())?.iter().map(str::to_owned).collect();
+        // A name given twice would make every lookup of it silently take the first.
+        for (i, name) in names.iter().enumerate() {
+            if let Some(first) = names[..i].iter().position(|n| n == name) {
+                return Err(format!(
+                    "column `{name}` appears twice (columns {} and {}); each column needs a name of its own",
+                    first + 1,
+                    i + 1
+                ));
+            }
+        }
         let mut rows = Vec::new();
         for record in reader.records() {
             let record = record.map_err(|e| e.to_string())?;
@@ -181,7 +191,16 @@ impl Table {
         Some(self.rows.iter().map(|row| row[index].clone()).collect())
     }
 
-    /// Cells that do not parse as numbers are null.
+    /// The cells of column `name` that are not empty and do not parse as numbers (which
+    /// [`column_f64`](Self::column_f64) reads as null), with their row numbers counted from 1.
+    pub fn unparsed(&self, name: &str) -> Vec<(usize, &str)> {
+        let Some(index) = self.index(name) else { return Vec::new() };
+        (self.rows.iter().enumerate())
+            .filter_map(|(r, row)| row[index].as_deref().filter(|c| c.parse::<f64>().is_err()).map(|c| (r + 1, c)))
+            .collect()
+    }
+
+    /// Cells that do not parse as numbers are null (see [`unparsed`](Self::unparsed)).
     pub fn column_f64(&self, name: &str) -> Option<Vec<Option<f64>>> {
         let index = self.index(name)?;
         Some(self.rows.iter().map(|row| row[index].as_deref().and_then(|c| c.parse().ok())).collect())

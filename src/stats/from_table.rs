@@ -41,13 +41,9 @@ pub enum TableCorrelationError {
     Stats(#[from] StatsError),
 }
 
-/// Every chosen metric against accuracy, over all rows and within each group of `by` (a
-/// numeric column such as sparsity is grouped by its exact values).
-pub fn correlate_table(table: &Table, spec: &TableCorrelation) -> Result<Vec<CorrelationRow>, TableCorrelationError> {
-    let missing =
-        |name: &str| TableCorrelationError::MissingColumn { name: name.to_string(), columns: table.names().join(", ") };
-    let numbers = |name: &str| table.column_f64(name).ok_or_else(|| missing(name));
-    let names: Vec<String> = if spec.metrics.is_empty() {
+/// The metric columns `spec` chooses in `table`.
+fn metric_names(table: &Table, spec: &TableCorrelation) -> Vec<String> {
+    if spec.metrics.is_empty() {
         SUMMARY_FIELDS
             .iter()
             .filter(|f| **f != "density" && table.names().iter().any(|n| n == *f))
@@ -55,8 +51,37 @@ pub fn correlate_table(table: &Table, spec: &TableCorrelation) -> Result<Vec<Cor
             .collect()
     } else {
         spec.metrics.clone()
-    };
-    let metrics = names
+    }
+}
+
+/// For each numeric column `spec` reads, the cells that are not numbers and so count as
+/// missing: one line per column, with how many and the first of them.
+pub fn unparsed_cells(table: &Table, spec: &TableCorrelation) -> Vec<String> {
+    let mut columns = metric_names(table, spec);
+    columns.extend([spec.accuracy.clone(), spec.covariate.clone()]);
+    columns.dedup();
+    columns
+        .iter()
+        .filter_map(|name| {
+            let bad = table.unparsed(name);
+            let (row, cell) = bad.first()?;
+            Some(format!(
+                "column `{name}`: {} cell{} not a number and count{} as missing (first: row {row}, {cell:?})",
+                bad.len(),
+                if bad.len() == 1 { " is" } else { "s are" },
+                if bad.len() == 1 { "s" } else { "" },
+            ))
+        })
+        .collect()
+}
+
+/// Every chosen metric against accuracy, over all rows and within each group of `by` (a
+/// numeric column such as sparsity is grouped by its exact values).
+pub fn correlate_table(table: &Table, spec: &TableCorrelation) -> Result<Vec<CorrelationRow>, TableCorrelationError> {
+    let missing =
+        |name: &str| TableCorrelationError::MissingColumn { name: name.to_string(), columns: table.names().join(", ") };
+    let numbers = |name: &str| table.column_f64(name).ok_or_else(|| missing(name));
+    let metrics = metric_names(table, spec)
         .iter()
         .map(|name| Ok(Column { name: name.clone(), values: numbers(name)? }))
         .collect::<Result<Vec<_>, TableCorrelationError>>()?;
@@ -110,5 +135,21 @@ mod tests {
         let spec = TableCorrelation { by: Some("family".into()), ..Default::default() };
         let err = correlate_table(&table, &spec).unwrap_err().to_string();
         assert_eq!(err, "no column `family` in the input; columns: checkpoint, sparsity, density, accuracy, ramanujan_gap, weighted_gap");
+    }
+
+    #[test]
+    fn cells_that_are_not_numbers_are_counted_and_a_column_named_twice_is_an_error() {
+        let csv = "checkpoint,density,accuracy,ramanujan_gap\na,0.5,0.9,high\nb,0.5,n/a,2\nc,0.1,0.7,x\nd,0.1,0.6,4\n";
+        let table = Table::from_csv(csv.as_bytes()).unwrap();
+        let lines = unparsed_cells(&table, &TableCorrelation::default());
+        assert_eq!(
+            lines,
+            [
+                "column `ramanujan_gap`: 2 cells are not a number and count as missing (first: row 1, \"high\")",
+                "column `accuracy`: 1 cell is not a number and counts as missing (first: row 2, \"n/a\")",
+            ]
+        );
+        let twice = Table::from_csv(b"checkpoint,accuracy,x,accuracy\na,1,2,3\n").unwrap_err();
+        assert!(twice.contains("`accuracy` appears twice (columns 2 and 4)"), "{twice}");
     }
 }

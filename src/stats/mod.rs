@@ -17,4 +17,4 @@ pub use correlate::{
     CorrelationRow, StatsError, ALL_GROUP,
 };
 pub use correlation::{average_ranks, complete_pairs, kendall, partial, pearson, spearman, Estimate, NullReason};
-pub use from_table::{correlate_table, TableCorrelation, TableCorrelationError};
+pub use from_table::{correlate_table, unparsed_cells, TableCorrelation, TableCorrelationError};
