@@ -4,6 +4,11 @@
 //! settings). Each entry is written atomically as soon as its checkpoint is done, so a killed
 //! run keeps everything it finished. Only the expensive part is cached (the layers' metrics);
 //! run, step and accuracy are derived afresh, since sidecars and tables may change.
+//!
+//! An entry is trusted only if it is a regular file under [`MAX_ENTRY_BYTES`] whose checksum
+//! matches its content and whose key is the one asked for: a FIFO or a link to `/dev/zero`
+//! put in its place, or a number edited by hand, is a miss (the file is analyzed again),
+//! never a hang or a wrong result.
 
 use crate::metrics::LayerMetrics;
 use serde::{Deserialize, Serialize};
@@ -20,6 +25,20 @@ pub struct Entry {
     pub layer_errors: Vec<String>,
 }
 
+/// An entry as stored: the entry and the FNV-1a hash of its JSON.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    checksum: String,
+    entry: Entry,
+}
+
+/// Largest entry file read: an entry holds a few hundred bytes per layer.
+const MAX_ENTRY_BYTES: u64 = 64 << 20;
+
+fn checksum(entry: &Entry) -> Option<String> {
+    Some(format!("{:016x}", fnv1a_bytes(serde_json::to_string(entry).ok()?.as_bytes())))
+}
+
 #[derive(Debug, Clone)]
 pub struct Cache {
     dir: PathBuf,
@@ -27,7 +46,11 @@ pub struct Cache {
 
 /// FNV-1a: a stable 64-bit hash for file names (std's hasher may change between releases).
 fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+    fnv1a_bytes(text.as_bytes())
+}
+
+fn fnv1a_bytes(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 impl Cache {
@@ -55,10 +78,12 @@ impl Cache {
         let canonical = std::fs::canonicalize(path).ok()?;
         let meta = std::fs::metadata(&canonical).ok()?;
         let mtime = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+        // The path's own bytes, escaped (Debug): two names that differ only in bytes that are
+        // not UTF-8 must not share a key, as they would through a lossy `display()`.
         Some(format!(
-            "maskspec {}|{}|{}|{mtime}|{settings}",
+            "maskspec {}|{:?}|{}|{mtime}|{settings}",
             env!("CARGO_PKG_VERSION"),
-            canonical.display(),
+            canonical.as_os_str(),
             meta.len()
         ))
     }
@@ -67,17 +92,27 @@ impl Cache {
         self.dir.join(format!("{:016x}.json", fnv1a(key)))
     }
 
-    /// The entry for `key`, if one was stored; an unreadable or foreign entry is a miss.
+    /// The entry for `key`, if one was stored; an unreadable, damaged or foreign entry, or
+    /// anything but a regular file of sensible size, is a miss.
     pub fn load(&self, key: &str) -> Option<Entry> {
-        let bytes = std::fs::read(self.entry_path(key)).ok()?;
-        let entry: Entry = serde_json::from_slice(&bytes).ok()?;
-        (entry.key == key).then_some(entry)
+        use std::io::Read;
+        let path = self.entry_path(key);
+        let meta = std::fs::metadata(&path).ok()?;
+        if !meta.is_file() || meta.len() > MAX_ENTRY_BYTES {
+            return None;
+        }
+        let mut bytes = Vec::new();
+        std::fs::File::open(&path).ok()?.take(MAX_ENTRY_BYTES).read_to_end(&mut bytes).ok()?;
+        let stored: Stored = serde_json::from_slice(&bytes).ok()?;
+        let intact = checksum(&stored.entry).is_some_and(|sum| sum == stored.checksum);
+        (intact && stored.entry.key == key).then_some(stored.entry)
     }
 
     /// Stores an entry atomically. A cache that cannot be written only costs speed: the
     /// error is returned for the caller to mention, never to fail the analysis.
     pub fn store(&self, entry: &Entry) -> std::io::Result<()> {
-        let bytes = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
+        let checksum = checksum(entry).ok_or_else(|| std::io::Error::other("the entry does not serialize"))?;
+        let bytes = serde_json::to_vec(&Stored { checksum, entry: entry.clone() }).map_err(std::io::Error::other)?;
         crate::atomic::write(&self.entry_path(&entry.key), &bytes)
     }
 }
@@ -101,5 +136,41 @@ mod tests {
         assert!(cache.load(&Cache::key(&file, "other settings").unwrap()).is_none());
         std::fs::write(&file, b"grown").unwrap();
         assert!(cache.load(&Cache::key(&file, "s").unwrap()).is_none(), "size changed");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn damaged_or_foreign_entries_are_misses_and_never_hang() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path().join("cache"));
+        // Names that differ only in bytes that are not UTF-8 get different keys.
+        let names = [b"a\xff.safetensors".as_slice(), b"a\xfe.safetensors"];
+        let keys: Vec<String> = names
+            .iter()
+            .map(|n| {
+                let file = dir.path().join(std::ffi::OsStr::from_bytes(n));
+                std::fs::write(&file, b"same").unwrap();
+                Cache::key(&file, "s").unwrap()
+            })
+            .collect();
+        assert_ne!(keys[0], keys[1]);
+        let key = &keys[0];
+        let entry =
+            Entry { key: key.clone(), metadata: BTreeMap::new(), layers: vec![], layer_errors: vec!["x".into()] };
+        cache.store(&entry).unwrap();
+        let stored = cache.entry_path(key);
+        assert!(cache.load(key).is_some());
+        // A number edited by hand: the checksum no longer matches.
+        let text = std::fs::read_to_string(&stored).unwrap();
+        std::fs::write(&stored, text.replace("\"x\"", "\"y\"")).unwrap();
+        assert!(cache.load(key).is_none(), "an edited entry is not trusted");
+        // A FIFO or a link to an endless device in its place: a miss, at once.
+        std::fs::remove_file(&stored).unwrap();
+        assert!(std::process::Command::new("mkfifo").arg(&stored).status().unwrap().success());
+        assert!(cache.load(key).is_none());
+        std::fs::remove_file(&stored).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &stored).unwrap();
+        assert!(cache.load(key).is_none());
     }
 }
