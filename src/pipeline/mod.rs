@@ -113,6 +113,11 @@ pub enum PipelineError {
          (maskspec writes runs/, analysis/ and reports into it)"
     )]
     NotEmpty { path: PathBuf },
+    #[error(
+        "{path}: another maskspec pipeline ({holder}) is writing this directory; wait for it to finish, or choose \
+         another --out"
+    )]
+    Busy { path: PathBuf, holder: String },
     #[error("{path}: cannot write: {source}")]
     Write { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
@@ -137,20 +142,55 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), PipelineError> {
     crate::atomic::write(path, bytes).map_err(|source| PipelineError::Write { path: path.to_path_buf(), source })
 }
 
-/// Stores the sweep in `out/config.toml`, or checks it is the sweep already there.
-fn claim(out: &Path, config: &SweepConfig) -> Result<(), PipelineError> {
+/// The file in an output directory that a running pipeline holds locked.
+const LOCK_FILE: &str = ".maskspec.lock";
+
+/// Takes `out` for this process and stores the sweep in `out/config.toml`, or checks it is the
+/// sweep already there. The returned file holds an exclusive lock on `out` until it is
+/// dropped: a second pipeline on the same directory, even one started at the same moment with
+/// another sweep, is refused rather than mixed in. The lock is the kernel's (flock), so one
+/// left by a killed process is free again at once.
+fn claim(out: &Path, config: &SweepConfig) -> Result<std::fs::File, PipelineError> {
     let path = out.join("config.toml");
+    let write_error = |path: PathBuf| move |source| PipelineError::Write { path, source };
+    // Anything already there is someone else's: a pipeline output starts with its config.
+    let foreign = std::fs::read_dir(out)
+        .is_ok_and(|entries| entries.flatten().any(|e| e.file_name() != LOCK_FILE && e.file_name() != "config.toml"));
+    if foreign && !path.exists() {
+        return Err(PipelineError::NotEmpty { path: out.to_path_buf() });
+    }
+    std::fs::create_dir_all(out).map_err(write_error(out.to_path_buf()))?;
+    let lock_path = out.join(LOCK_FILE);
+    let mut lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(write_error(lock_path.clone()))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&lock_path).unwrap_or_default();
+            let holder = if holder.trim().is_empty() { "starting".to_string() } else { holder.trim().to_string() };
+            return Err(PipelineError::Busy { path: out.to_path_buf(), holder });
+        }
+        Err(std::fs::TryLockError::Error(source)) => return Err(PipelineError::Write { path: lock_path, source }),
+    }
+    {
+        use std::io::Write;
+        lock.set_len(0)
+            .and_then(|()| write!(lock, "pid {}", std::process::id()))
+            .map_err(write_error(lock_path.clone()))?;
+    }
     if let Ok(text) = std::fs::read_to_string(&path) {
         return match SweepConfig::from_toml(&text, path.clone()) {
-            Ok(existing) if existing == *config => Ok(()),
+            Ok(existing) if existing == *config => Ok(lock),
             _ => Err(PipelineError::ConfigMismatch { path }),
         };
     }
-    // Anything already there is someone else's: a pipeline output starts with its config.
-    if std::fs::read_dir(out).is_ok_and(|mut entries| entries.next().is_some()) {
-        return Err(PipelineError::NotEmpty { path: out.to_path_buf() });
-    }
-    write(&path, config.to_toml().as_bytes())
+    write(&path, config.to_toml().as_bytes())?;
+    Ok(lock)
 }
 
 fn read_stored_config(dir: &Path) -> Result<SweepConfig, PipelineError> {
@@ -172,7 +212,7 @@ pub fn run(args: &PipelineOptions, progress: &(dyn Fn(PipelineEvent<'_>) + Sync)
         Some(path) => SweepConfig::read(path)?,
         None => SweepConfig::default(),
     };
-    claim(&args.out, &config)?;
+    let _lock = claim(&args.out, &config)?;
     let plan = config.runs()?;
     let mine: Vec<&RunSpec> =
         plan.iter().enumerate().filter(|(i, _)| args.shard.is_none_or(|s| s.owns(*i))).map(|(_, r)| r).collect();
@@ -241,7 +281,7 @@ fn merge(
             return Err(PipelineError::ConfigMismatch { path: dir.join("config.toml") });
         }
     }
-    claim(&args.out, &config)?;
+    let _lock = claim(&args.out, &config)?;
     let plan = config.runs()?;
     let (missing, report) = write_report(&config, &plan, &args.merge, &args.out, 0.0, start, progress)?;
     Ok(Outcome { missing, report: Some(report), ..Default::default() })

@@ -323,3 +323,25 @@ fn a_pipeline_killed_at_any_moment_resumes_to_the_same_tables() {
         }
     }
 }
+
+/// A pipeline holding `--out` keeps a second out, whatever its sweep; a lock left by a dead
+/// process is taken over. The first pipeline is stood in for by this test holding the lock.
+#[test]
+fn a_second_pipeline_on_one_out_is_refused_and_a_dead_ones_lock_is_taken_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let lock_path = out.join(".maskspec.lock");
+    std::fs::write(&lock_path, "pid 4242").unwrap();
+    let held = std::fs::OpenOptions::new().read(true).write(true).open(&lock_path).unwrap();
+    held.try_lock().unwrap();
+    let refused = run_sweep(TINY, dir.path(), "out", &["--quiet"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("another maskspec pipeline (pid 4242) is writing"), "{}", stderr(&refused));
+    assert!(!out.join("config.toml").exists(), "nothing written beside the holder");
+    drop(held);
+    // The holder is gone (its lock with it); its pid is still in the file.
+    let done = run_sweep(TINY, dir.path(), "out", &["--quiet"]);
+    assert!(done.status.success(), "{}", stderr(&done));
+    assert!(out.join("report.html").exists());
+}
