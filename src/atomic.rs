@@ -7,6 +7,28 @@
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The temporaries being written right now, for [`remove_temporaries`].
+static IN_FLIGHT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Removes every temporary this process is writing. For a binary's SIGINT/SIGTERM handler,
+/// just before it exits: the targets keep their old content, and no `.NAME.PID.tmp` is left.
+pub fn remove_temporaries() {
+    let in_flight = IN_FLIGHT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    for tmp in in_flight.iter() {
+        let _ = fs::remove_file(tmp);
+    }
+}
+
+fn track(tmp: &Path, writing: bool) {
+    let mut in_flight = IN_FLIGHT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if writing {
+        in_flight.push(tmp.to_path_buf());
+    } else if let Some(at) = in_flight.iter().position(|p| p == tmp) {
+        in_flight.swap_remove(at);
+    }
+}
 
 /// The temporary sibling a file is written to before the rename.
 fn temporary_name(path: &Path) -> PathBuf {
@@ -66,6 +88,7 @@ pub fn write_with(path: &Path, fill: impl FnOnce(&mut io::BufWriter<fs::File>) -
         fs::create_dir_all(dir)?;
     }
     let tmp = temporary_name(path);
+    track(&tmp, true);
     let result = (|| {
         let mut w = io::BufWriter::new(fs::File::create(&tmp)?);
         fill(&mut w)?;
@@ -73,6 +96,7 @@ pub fn write_with(path: &Path, fill: impl FnOnce(&mut io::BufWriter<fs::File>) -
         file.sync_all()?;
         fs::rename(&tmp, path)
     })();
+    track(&tmp, false);
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     } else {

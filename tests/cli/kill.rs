@@ -4,6 +4,9 @@
 //! previous run's file left in place), or complete and valid: byte for byte what an
 //! uninterrupted run writes, or for the growing `log.csv` a prefix of it. What else is left
 //! must be a temporary (`.NAME.PID.tmp`) that no reader or walk takes for output.
+//!
+//! Interrupted instead (SIGINT, SIGTERM), the same must hold and no temporary is left: the
+//! binary removes its own before it exits with 130.
 
 #![cfg(unix)]
 
@@ -115,10 +118,25 @@ fn is_line_prefix(part: &[u8], full: &[u8]) -> bool {
     full.starts_with(part) && part.ends_with(b"\n") && part.contains(&b'\n')
 }
 
-#[test]
-fn killed_analyze_leaves_old_or_complete_outputs() {
-    let tmp = tempfile::tempdir().unwrap();
-    let sweep = tmp.path().join("sweep");
+/// Starts the command, sends it `signal` (INT, TERM) after `delay`, and returns its exit
+/// code if the signal found it running.
+fn run_and_interrupt(args: &[OsString], delay: Duration, signal: &str) -> Option<Option<i32>> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_maskspec"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(delay);
+    let running = child.try_wait().unwrap().is_none();
+    let sent = Command::new("kill").args(["-s", signal, &child.id().to_string()]).status().unwrap().success();
+    let status = child.wait().unwrap();
+    (running && sent).then_some(status.code())
+}
+
+/// A small sweep of six checkpoints under `dir`.
+fn analyze_sweep(dir: &Path) -> PathBuf {
+    let sweep = dir.join("sweep");
     for (name, to) in [
         ("golden/random_linear.safetensors", "a/step_1.safetensors"),
         ("golden/erk_model.safetensors", "a/step_2.safetensors"),
@@ -130,15 +148,49 @@ fn killed_analyze_leaves_old_or_complete_outputs() {
         std::fs::create_dir_all(sweep.join(to).parent().unwrap()).unwrap();
         std::fs::copy(fixture(name), sweep.join(to)).unwrap();
     }
-    let args = |out: &Path, input: &Path| -> Vec<OsString> {
-        let mut args: Vec<OsString> = vec!["analyze".into(), "--quiet".into(), "--threads".into(), "2".into()];
-        for (flag, file) in [("--json", "out.json"), ("--csv", "layers.csv"), ("--summary-csv", "summary.csv")] {
-            args.push(flag.into());
-            args.push(out.join(file).into());
+    sweep
+}
+
+/// `analyze` writing all three outputs and a cache under `out`.
+fn analyze_args(out: &Path, input: &Path) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["analyze".into(), "--quiet".into(), "--threads".into(), "2".into()];
+    for (flag, file) in [("--json", "out.json"), ("--csv", "layers.csv"), ("--summary-csv", "summary.csv")] {
+        args.push(flag.into());
+        args.push(out.join(file).into());
+    }
+    args.extend(["--cache-dir".into(), out.join("cache").into(), input.into()]);
+    args
+}
+
+#[test]
+fn interrupted_analyze_leaves_old_or_complete_outputs_and_no_temporary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sweep = analyze_sweep(tmp.path());
+    let reference = tmp.path().join("reference");
+    let duration = run(&analyze_args(&reference, &sweep));
+    let new = snapshot(&reference);
+    let mut rng = ChaCha8Rng::seed_from_u64(83);
+    let mut interrupted = 0;
+    for i in 0..20 {
+        let out = tmp.path().join(format!("run{i}"));
+        let delay = duration.mul_f64(rng.random_range(0.0..0.8));
+        let signal = if i % 2 == 0 { "INT" } else { "TERM" };
+        if let Some(code) = run_and_interrupt(&analyze_args(&out, &sweep), delay, signal) {
+            interrupted += 1;
+            assert_eq!(code, Some(130), "SIG{signal} after {delay:?}");
         }
-        args.extend(["--cache-dir".into(), out.join("cache").into(), input.into()]);
-        args
-    };
+        let what = format!("SIG{signal} {i} after {delay:?}");
+        assert_eq!(check_outputs(&out, &BTreeMap::new(), &new, &[], &what), 0, "{what}: a temporary was left");
+        std::fs::remove_dir_all(&out).ok();
+    }
+    assert!(interrupted >= 5, "only {interrupted} of 20 runs were still running when interrupted");
+}
+
+#[test]
+fn killed_analyze_leaves_old_or_complete_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sweep = analyze_sweep(tmp.path());
+    let args = analyze_args;
     // The complete outputs, and the old ones (a run over one file) left by an earlier run.
     let reference = tmp.path().join("reference");
     let duration = run(&args(&reference, &sweep));
