@@ -72,6 +72,9 @@ seed = 0
 /// Larger than any sweep file: a bigger file is refused before it is read into memory.
 const MAX_SWEEP_FILE_BYTES: u64 = 1 << 20;
 
+/// Most runs one sweep plans: far beyond what one machine trains, and few enough to plan.
+const MAX_RUNS: usize = 100_000;
+
 /// What went wrong with a sweep file; each names the key to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -243,6 +246,18 @@ impl SweepConfig {
         if g.seeds.is_empty() {
             return Err(ConfigError::Invalid("sweep.seeds is empty: give at least one seed".into()));
         }
+        // Counted before any run is planned: a 1 MB file can list enough values for 10^10 runs.
+        let planned = [families.len(), g.sparsities.len(), methods.len(), layouts.len(), g.seeds.len()]
+            .into_iter()
+            .try_fold(1usize, usize::checked_mul)
+            .and_then(|n| n.checked_add(if g.dense { g.seeds.len() } else { 0 }));
+        if planned.is_none_or(|n| n > MAX_RUNS) {
+            return Err(ConfigError::Invalid(format!(
+                "[sweep] describes {} runs (families x sparsities x methods x layouts x seeds), more than the {MAX_RUNS} \
+                 one sweep plans; split it into several sweeps",
+                planned.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string())
+            )));
+        }
         let mut runs = Vec::new();
         if g.dense {
             for &seed in &g.seeds {
@@ -347,6 +362,12 @@ mod tests {
         assert!(err("[training]\nepochs = 0").contains("epochs"));
         assert!(err("[sweep]\nseeds = [0, 0]").contains("appears twice"));
         assert!(err("[sweep\n").starts_with("s.toml: not a valid sweep file"));
+        // Sizes that would exhaust memory are refused by name before anything is built.
+        let seeds: Vec<String> = (0..100_000).map(|s| s.to_string()).collect();
+        let sparsities: Vec<String> = (0..1000).map(|k| format!("0.{k:04}")).collect();
+        let huge = format!("[sweep]\nseeds = [{}]\nsparsities = [{}]", seeds.join(","), sparsities.join(","));
+        assert!(err(&huge).contains("runs (families x sparsities x methods x layouts x seeds), more than the 100000"));
+        assert!(err("[training]\nwidth = 100000000").contains("--width 100000000 is more than the 8192"));
     }
 
     #[test]

@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 use super::data::DatasetKind;
 use super::{Family, Layout, Method, TrainError};
 
+/// Widest hidden layer trained: 8192² weights is 64 M per dense layer, far beyond what a CPU
+/// sweep trains, and small enough that no width accepted here exhausts memory building it.
+const MAX_WIDTH: usize = 8192;
+
 /// The network a family transforms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
@@ -193,6 +197,17 @@ impl TrainConfig {
         }
         if self.batch_size == 0 || self.width == 0 || self.hidden_layers == 0 {
             return bad("--batch-size, --width and --hidden-layers must be at least 1".into());
+        }
+        // Checked before a model is built: a width of 10^8 is a 10^16-weight layer.
+        for (flag, value, most) in [
+            ("--width", self.width, MAX_WIDTH),
+            ("--hidden-layers", self.hidden_layers, 100),
+            ("--batch-size", self.batch_size, 1 << 16),
+            ("--epochs", self.epochs, 100_000),
+        ] {
+            if value > most {
+                return bad(format!("{flag} {value} is more than the {most} maskspec trains"));
+            }
         }
         if !(self.test_fraction > 0.0 && self.val_fraction >= 0.0 && self.test_fraction + self.val_fraction < 1.0) {
             return bad(format!(
