@@ -299,5 +299,8 @@ pub fn analyze_source(source: &dyn TensorSource, options: &AnalyzeOptions) -> Re
             Err(e) => errors.push(e),
         }
     }
+    // Numbers from a file rewritten under the reads would mix two versions of it; errors
+    // from one cut short would blame the file.
+    source.unchanged()?;
     Ok(SourceAnalysis { metadata: source.metadata().clone(), layers, errors })
 }

@@ -22,6 +22,9 @@ pub enum CheckpointError {
     #[error("{}: no 2-D or 4-D weight tensors to analyze (check --include/--exclude, or that this is a model checkpoint)", path.display())]
     NoLayers { path: PathBuf },
 
+    #[error("{}: changed while it was read (its size, time or identity differ from when it was opened); analyze it again once whatever writes it has finished", path.display())]
+    Changed { path: PathBuf },
+
     /// A well-formed file maskspec will not read (a PyTorch pickle naming code to run, a
     /// container it does not support); `reason` says why and what to do instead.
     #[error("{}: {reason}", path.display())]

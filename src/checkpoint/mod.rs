@@ -15,6 +15,7 @@ pub mod numpy;
 mod paired;
 pub mod safetensors;
 mod sharded;
+mod stamp;
 pub mod torch;
 
 use std::collections::BTreeMap;
@@ -105,6 +106,9 @@ pub trait TensorSource: Send + Sync {
     /// String metadata: safetensors' header metadata, or a PyTorch checkpoint's scalar
     /// entries (`epoch`, `best_acc`, ...) as decimal strings. Empty when the format has none.
     fn metadata(&self) -> &BTreeMap<String, String>;
+    /// An error ([`CheckpointError::Changed`]) if a file this reads from was rewritten,
+    /// truncated or replaced since it was opened: what was read may be torn.
+    fn unchanged(&self) -> Result<(), CheckpointError>;
 }
 
 /// One layer, as every reader delivers it: a weight of shape `[out, in]` or

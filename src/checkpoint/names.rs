@@ -44,6 +44,9 @@ impl TensorSource for Renamed {
     fn metadata(&self) -> &BTreeMap<String, String> {
         self.inner.metadata()
     }
+    fn unchanged(&self) -> Result<(), CheckpointError> {
+        self.inner.unchanged()
+    }
 }
 
 /// `source` with its tensors renamed as users know them (unchanged when no name has a prefix).

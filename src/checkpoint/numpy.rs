@@ -2,6 +2,7 @@
 //! entries, stored or deflated, as `np.savez` / `np.savez_compressed` write them).
 //! Only each array's header is read when the file is opened; its data when a layer needs it.
 
+use super::stamp::{self, FileStamp};
 use super::{budget, CheckpointError, Dtype, TensorInfo, TensorSource};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -33,6 +34,7 @@ pub struct NumpyFile {
     tensors: Vec<TensorInfo>,
     layouts: Vec<Layout>,
     metadata: BTreeMap<String, String>,
+    stamp: FileStamp,
 }
 
 fn format_name(npz: bool) -> &'static str {
@@ -268,6 +270,10 @@ fn read_header(
 
 impl NumpyFile {
     pub fn open_npy(path: &Path) -> Result<Self, CheckpointError> {
+        stamp::open_with(path, Self::open_npy_stamped)
+    }
+
+    fn open_npy_stamped(path: &Path, stamp: FileStamp) -> Result<Self, CheckpointError> {
         let io = |source| CheckpointError::Io { path: path.to_path_buf(), source };
         let file = File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
@@ -280,10 +286,15 @@ impl NumpyFile {
             tensors: vec![info],
             layouts: vec![layout],
             metadata: BTreeMap::new(),
+            stamp,
         })
     }
 
     pub fn open_npz(path: &Path) -> Result<Self, CheckpointError> {
+        stamp::open_with(path, Self::open_npz_stamped)
+    }
+
+    fn open_npz_stamped(path: &Path, stamp: FileStamp) -> Result<Self, CheckpointError> {
         let mut archive = open_archive(path)?;
         let mut entries = Vec::new();
         let mut tensors = Vec::new();
@@ -302,7 +313,14 @@ impl NumpyFile {
             tensors.push(info);
             layouts.push(layout);
         }
-        Ok(NumpyFile { path: path.to_path_buf(), entries: Some(entries), tensors, layouts, metadata: BTreeMap::new() })
+        Ok(NumpyFile {
+            path: path.to_path_buf(),
+            entries: Some(entries),
+            tensors,
+            layouts,
+            metadata: BTreeMap::new(),
+            stamp,
+        })
     }
 }
 
@@ -395,6 +413,10 @@ impl TensorSource for NumpyFile {
 
     fn metadata(&self) -> &BTreeMap<String, String> {
         &self.metadata
+    }
+
+    fn unchanged(&self) -> Result<(), CheckpointError> {
+        self.stamp.unchanged()
     }
 }
 

@@ -60,6 +60,9 @@ impl TensorSource for Paired {
     fn metadata(&self) -> &BTreeMap<String, String> {
         &self.metadata
     }
+    fn unchanged(&self) -> Result<(), CheckpointError> {
+        self.weights.unchanged().and(self.masks.unchanged())
+    }
 }
 
 /// Opens the weights at `weights` with the masks at `masks`. A mask without a weight of its

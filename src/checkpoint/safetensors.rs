@@ -1,19 +1,27 @@
-//! `.safetensors`: memory-mapped, so a multi-GB file is never read into RAM whole; a layer's
-//! bytes are decoded when that layer is analyzed. Also the writer the trainer uses.
+//! `.safetensors`: the header is read at open, and a layer's bytes with one positioned read
+//! when that layer is analyzed, so a multi-GB file is never in RAM whole. Not memory-mapped:
+//! a mapped file truncated by another process kills the reader with SIGBUS, a read returns
+//! an error. Also the writer the trainer uses.
 
+use super::stamp::{self, FileStamp};
 use super::{CheckpointError, Dtype, TensorInfo, TensorSource};
-use memmap2::Mmap;
 use safetensors::tensor::Metadata;
-use safetensors::SafeTensors;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 const FORMAT: &str = "safetensors";
 
+/// The largest header the safetensors crate itself accepts.
+const MAX_HEADER_BYTES: u64 = 100_000_000;
+
+/// Bytes read per call when decoding a tensor: a multiple of every element size.
+const READ_CHUNK_BYTES: usize = 1 << 20;
+
 pub struct SafetensorsFile {
     path: PathBuf,
-    map: Mmap,
+    file: File,
+    stamp: FileStamp,
     /// Byte offset of the data section (8-byte length + JSON header).
     data_start: usize,
     /// Per tensor, in file (offset) order: its info and its byte range within the data section.
@@ -41,14 +49,36 @@ fn dtype_of(dtype: safetensors::Dtype) -> Option<Dtype> {
 
 impl SafetensorsFile {
     pub fn open(path: &Path) -> Result<Self, CheckpointError> {
+        stamp::open_with(path, Self::open_stamped)
+    }
+
+    fn open_stamped(path: &Path, stamp: FileStamp) -> Result<Self, CheckpointError> {
         let io = |source| CheckpointError::Io { path: path.to_path_buf(), source };
+        let malformed = |reason: String| CheckpointError::malformed(path, FORMAT, reason);
         let file = File::open(path).map_err(io)?;
-        // SAFETY: the map is read-only; a file truncated under us by another process could
-        // fault, which is the documented hazard of every memory-mapped reader.
-        let map = unsafe { Mmap::map(&file) }.map_err(io)?;
-        // read_metadata checks every offset against the file's length before we touch data.
-        let (header_len, meta): (usize, Metadata) =
-            SafeTensors::read_metadata(&map).map_err(|e| CheckpointError::malformed(path, FORMAT, e.to_string()))?;
+        let file_len = file.metadata().map_err(io)?.len();
+        let mut prefix = [0u8; 8];
+        read_exact_at(&file, &mut prefix, 0)
+            .map_err(|_| malformed(format!("it is {file_len} bytes, shorter than the 8-byte header length")))?;
+        let header_len = u64::from_le_bytes(prefix);
+        if header_len > MAX_HEADER_BYTES || 8 + header_len > file_len {
+            return Err(malformed(format!(
+                "its header claims {header_len} bytes; the file has {file_len} and the format allows {MAX_HEADER_BYTES}"
+            )));
+        }
+        let mut header = vec![0u8; header_len as usize];
+        read_exact_at(&file, &mut header, 8).map_err(io)?;
+        // Deserializing checks that the offsets are contiguous and agree with shapes and
+        // dtypes; the data they describe must then fill the file exactly.
+        let meta: Metadata = serde_json::from_slice(&header).map_err(|e| malformed(e.to_string()))?;
+        let data_len = meta.tensors().values().map(|info| info.data_offsets.1 as u64).max().unwrap_or(0);
+        if 8 + header_len + data_len != file_len {
+            return Err(malformed(format!(
+                "its header describes {data_len} bytes of data but {} follow it",
+                file_len - 8 - header_len
+            )));
+        }
+        let header_len = header_len as usize;
         let mut entries: Vec<(String, TensorInfo, (usize, usize))> = Vec::new();
         for (name, info) in meta.tensors() {
             // Types we cannot decode (fp8, complex, ...) are listed with a placeholder and
@@ -61,7 +91,15 @@ impl SafetensorsFile {
         entries.sort_by_key(|(name, _, range)| (range.0, name.clone()));
         let metadata = meta.metadata().clone().unwrap_or_default().into_iter().collect();
         let (tensors, ranges) = entries.into_iter().map(|(_, t, r)| (t, r)).unzip();
-        Ok(SafetensorsFile { path: path.to_path_buf(), map, data_start: 8 + header_len, tensors, ranges, metadata })
+        Ok(SafetensorsFile {
+            path: path.to_path_buf(),
+            file,
+            stamp,
+            data_start: 8 + header_len,
+            tensors,
+            ranges,
+            metadata,
+        })
     }
 }
 
@@ -84,15 +122,53 @@ impl TensorSource for SafetensorsFile {
                 "has a dtype maskspec does not read (it reads f64/f32/f16/bf16/bool/u8/i8/i16/i32/i64); convert the checkpoint",
             ));
         }
-        let bytes = &self.map[self.data_start + start..self.data_start + end];
+        let cannot_read =
+            |e: std::io::Error| CheckpointError::tensor(&self.path, &info.name, format!("cannot read: {e}"));
         let mut out = Vec::new();
-        info.dtype.decode_le(bytes, &mut out);
+        out.try_reserve_exact((end - start) / info.dtype.size()).map_err(|e| cannot_read(std::io::Error::other(e)))?;
+        // Decoded a chunk at a time: the f64 copy is the only full-size buffer.
+        let mut chunk = vec![0u8; READ_CHUNK_BYTES.min(end - start)];
+        let mut at = start;
+        while at < end {
+            let bytes = &mut chunk[..READ_CHUNK_BYTES.min(end - at)];
+            read_exact_at(&self.file, bytes, (self.data_start + at) as u64)
+                .map_err(|e| self.stamp.explain(cannot_read(e)))?;
+            info.dtype.decode_le(bytes, &mut out);
+            at += bytes.len();
+        }
         Ok(out)
     }
 
     fn metadata(&self) -> &BTreeMap<String, String> {
         &self.metadata
     }
+
+    fn unchanged(&self) -> Result<(), CheckpointError> {
+        self.stamp.unchanged()
+    }
+}
+
+/// Fills `buf` from `offset` without moving a cursor, so layers can be read in parallel.
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        match file.seek_read(buf, offset) {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// A tensor to write: little-endian bytes of `dtype` in row-major order.

@@ -91,6 +91,9 @@ impl TensorSource for Sharded {
     fn metadata(&self) -> &BTreeMap<String, String> {
         &self.metadata
     }
+    fn unchanged(&self) -> Result<(), CheckpointError> {
+        self.shards.iter().try_for_each(|shard| shard.unchanged())
+    }
 }
 
 /// Opens the model an index describes. Every tensor of the weight map must be in the shard it

@@ -33,6 +33,7 @@
 mod scan;
 mod sparse;
 
+use super::stamp::{self, FileStamp};
 use super::{budget, CheckpointError, Dtype, TensorInfo, TensorSource};
 use pytorch_reader::{PickleValue, PytorchReader};
 use std::collections::{BTreeMap, HashMap};
@@ -54,6 +55,7 @@ pub struct TorchFile {
     /// Its length when opened: a tensor needing more bytes than this is laid out from data
     /// the file does not hold byte for byte, and is bounded (see `budget`).
     file_len: u64,
+    stamp: FileStamp,
     tensors: Vec<TensorInfo>,
     /// Per tensor, how it is read.
     handles: Vec<Handle>,
@@ -115,6 +117,10 @@ fn container_of(head: &[u8]) -> Container {
 
 impl TorchFile {
     pub fn open(path: &Path) -> Result<Self, CheckpointError> {
+        stamp::open_with(path, Self::open_stamped)
+    }
+
+    fn open_stamped(path: &Path, stamp: FileStamp) -> Result<Self, CheckpointError> {
         let order = check_pickles(path)?;
         let malformed = |e: pytorch_reader::PytorchError| {
             use pytorch_reader::{PickleError, PytorchError};
@@ -210,7 +216,7 @@ impl TorchFile {
         let (tensors, handles) = listed.into_iter().map(|(_, info, handle)| (info, handle)).unzip();
         let file_len =
             std::fs::metadata(path).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?.len();
-        Ok(TorchFile { path: path.to_path_buf(), file_len, tensors, handles, metadata })
+        Ok(TorchFile { path: path.to_path_buf(), file_len, stamp, tensors, handles, metadata })
     }
 }
 
@@ -371,6 +377,45 @@ fn over_budget(path: &Path, budget: usize) -> CheckpointError {
     }
 }
 
+/// Bytes of a legacy file read before its pickles are scanned (more if they need it).
+const LEGACY_FIRST_READ: u64 = 1 << 20;
+
+/// Scans the five pickles of a legacy file (magic number, protocol version, system info, the
+/// object, its storage keys) and returns the object's strings. The storages after them may be
+/// gigabytes, so the file is read only as far as the pickles go: `first_read` bytes, then
+/// doubling. Not mapped: a mapped file truncated by another process kills us with SIGBUS.
+fn legacy_object_strings(
+    path: &Path,
+    first_read: u64,
+    failed: &dyn Fn(scan::ScanError) -> CheckpointError,
+) -> Result<Vec<String>, CheckpointError> {
+    let io = |source| CheckpointError::Io { path: path.to_path_buf(), source };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let mut bytes = Vec::new();
+    (&mut file).take(first_read).read_to_end(&mut bytes).map_err(io)?;
+    let (mut at, mut object, mut index) = (0, Vec::new(), 0);
+    while index < 5 {
+        match scan::scan(&bytes, at, scan::budget_for(len as usize)) {
+            Ok(scanned) => {
+                at = scanned.end;
+                if index == 3 {
+                    object = scanned.strings;
+                }
+                index += 1;
+            }
+            Err(scan::ScanError::Truncated(reason)) if (bytes.len() as u64) < len => {
+                let more = bytes.len().max(1) as u64;
+                if (&mut file).take(more).read_to_end(&mut bytes).map_err(io)? == 0 {
+                    return Err(failed(scan::ScanError::Truncated(reason)));
+                }
+            }
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    Ok(object)
+}
+
 /// Walks every pickle of the file that `torch.load` would run, refusing what a state dict
 /// never names, and returns the order of the object pickle's strings.
 fn check_pickles(path: &Path) -> Result<KeyOrder, CheckpointError> {
@@ -384,33 +429,19 @@ fn check_pickles(path: &Path) -> Result<KeyOrder, CheckpointError> {
              If you trust the file, re-save it with torch.save(torch.load(f, weights_only=False)['state_dict'])"
         ),
     };
-    // `stored`: the bytes the pickle takes in the file, which its budget is proportional to.
-    let walk = |bytes: &[u8], start: usize, stored: usize| {
-        scan::scan(bytes, start, scan::budget_for(stored)).map_err(|e| match e {
-            scan::ScanError::Malformed(reason) => CheckpointError::malformed(path, FORMAT, reason),
-            scan::ScanError::Forbidden(what) => refused(what),
-            scan::ScanError::OverBudget { budget } => over_budget(path, budget),
-        })
+    let failed = |e: scan::ScanError| match e {
+        scan::ScanError::Malformed(reason) | scan::ScanError::Truncated(reason) => {
+            CheckpointError::malformed(path, FORMAT, reason)
+        }
+        scan::ScanError::Forbidden(what) => refused(what),
+        scan::ScanError::OverBudget { budget } => over_budget(path, budget),
     };
+    // `stored`: the bytes the pickle takes in the file, which its budget is proportional to.
+    let walk =
+        |bytes: &[u8], start: usize, stored: usize| scan::scan(bytes, start, scan::budget_for(stored)).map_err(failed);
     match container_of(&head) {
         Container::Zip => check_zip(path, walk),
-        Container::Legacy => {
-            let file = std::fs::File::open(path).map_err(io)?;
-            // SAFETY: read-only map; a file truncated under us by another process could
-            // fault, the documented hazard of every memory-mapped reader.
-            let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
-            // Magic number, protocol version, system info, the object, its storage keys.
-            let mut at = 0;
-            let mut object = None;
-            for index in 0..5 {
-                let scanned = walk(&map, at, map.len())?;
-                at = scanned.end;
-                if index == 3 {
-                    object = Some(scanned.strings);
-                }
-            }
-            Ok(KeyOrder::new(object.unwrap_or_default()))
-        }
+        Container::Legacy => Ok(KeyOrder::new(legacy_object_strings(path, LEGACY_FIRST_READ, &failed)?)),
         Container::Pickle => {
             let bytes = std::fs::read(path).map_err(io)?;
             Ok(KeyOrder::new(walk(&bytes, 0, bytes.len())?.strings))
@@ -532,11 +563,28 @@ impl TensorSource for TorchFile {
     fn metadata(&self) -> &BTreeMap<String, String> {
         &self.metadata
     }
+
+    fn unchanged(&self) -> Result<(), CheckpointError> {
+        self.stamp.unchanged()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_legacy_file_read_in_small_steps_gives_the_same_pickles() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/torch/legacy_format.pt");
+        let failed = |e: scan::ScanError| CheckpointError::malformed(&path, FORMAT, format!("{e:?}"));
+        let whole = legacy_object_strings(&path, LEGACY_FIRST_READ, &failed).unwrap();
+        assert!(whole.iter().any(|s| s.ends_with(".weight")), "{whole:?}");
+        assert_eq!(legacy_object_strings(&path, 3, &failed).unwrap(), whole);
+        let cut = tempfile::NamedTempFile::new().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(cut.path(), &bytes[..200]).unwrap();
+        assert!(legacy_object_strings(cut.path(), 3, &failed).is_err());
+    }
 
     #[test]
     fn flat_keys_rank_by_first_appearance() {

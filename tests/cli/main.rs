@@ -6,6 +6,7 @@ mod seeded;
 
 mod analyze;
 mod bad_inputs;
+mod changed_input;
 mod correlate;
 mod kill;
 mod outputs;

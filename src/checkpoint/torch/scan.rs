@@ -32,8 +32,11 @@ pub struct StorageClaim {
 /// Why a pickle was refused.
 #[derive(Debug, PartialEq)]
 pub enum ScanError {
-    /// The bytes end, or an opcode is unknown or malformed: the file is damaged.
+    /// An opcode is unknown or malformed: the file is damaged.
     Malformed(String),
+    /// The bytes end before the pickle does: the file is cut short, or (for a caller that
+    /// scans a prefix of it) more of it is needed.
+    Truncated(String),
     /// The pickle names something a state dict never holds.
     Forbidden(String),
     /// Reading the pickle would take more memory than its budget (see [`budget_for`]).
@@ -136,7 +139,7 @@ struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], ScanError> {
         let end = self.at.checked_add(n).filter(|&end| end <= self.bytes.len()).ok_or_else(|| {
-            ScanError::Malformed(format!("the pickle ends inside an opcode at byte {} (wanted {n} more)", self.at))
+            ScanError::Truncated(format!("the pickle ends inside an opcode at byte {} (wanted {n} more)", self.at))
         })?;
         let slice = &self.bytes[self.at..end];
         self.at = end;
@@ -165,7 +168,7 @@ impl<'a> Cursor<'a> {
         let n = rest
             .iter()
             .position(|&b| b == b'\n')
-            .ok_or_else(|| ScanError::Malformed("the pickle ends inside a text argument".into()))?;
+            .ok_or_else(|| ScanError::Truncated("the pickle ends inside a text argument".into()))?;
         self.at += n + 1;
         Ok(&rest[..n])
     }
@@ -500,14 +503,14 @@ mod tests {
     }
 
     #[test]
-    fn truncation_and_garbage_are_malformed() {
+    fn truncation_is_truncated_and_garbage_is_malformed() {
         let full = b"\x80\x02X\x05\x00\x00\x00hello.";
         for cut in 0..full.len() {
-            assert!(matches!(scan(&full[..cut], 0, LOOSE), Err(ScanError::Malformed(_))), "cut at {cut}");
+            assert!(matches!(scan(&full[..cut], 0, LOOSE), Err(ScanError::Truncated(_))), "cut at {cut}");
         }
         assert!(matches!(scan(b"\x80\x02\xff.", 0, LOOSE), Err(ScanError::Malformed(_))));
         // A length claiming far more than the buffer holds fails without allocating it.
-        assert!(matches!(scan(b"\x8d\xff\xff\xff\xff\xff\xff\xff\x7f", 0, LOOSE), Err(ScanError::Malformed(_))));
+        assert!(matches!(scan(b"\x8d\xff\xff\xff\xff\xff\xff\xff\x7f", 0, LOOSE), Err(ScanError::Truncated(_))));
     }
 
     #[test]
