@@ -26,6 +26,7 @@ pub mod analyze;
 pub mod atomic;
 pub mod checkpoint;
 pub mod export;
+mod fnv;
 pub mod graph;
 pub mod metrics;
 pub mod pipeline;

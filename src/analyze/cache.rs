@@ -10,6 +10,7 @@
 //! put in its place, or a number edited by hand, is a miss (the file is analyzed again),
 //! never a hang or a wrong result.
 
+use crate::fnv::fnv1a_hex;
 use crate::metrics::LayerMetrics;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -36,21 +37,12 @@ struct Stored {
 const MAX_ENTRY_BYTES: u64 = 64 << 20;
 
 fn checksum(entry: &Entry) -> Option<String> {
-    Some(format!("{:016x}", fnv1a_bytes(serde_json::to_string(entry).ok()?.as_bytes())))
+    Some(fnv1a_hex(serde_json::to_string(entry).ok()?.as_bytes()))
 }
 
 #[derive(Debug, Clone)]
 pub struct Cache {
     dir: PathBuf,
-}
-
-/// FNV-1a: a stable 64-bit hash for file names (std's hasher may change between releases).
-fn fnv1a(text: &str) -> u64 {
-    fnv1a_bytes(text.as_bytes())
-}
-
-fn fnv1a_bytes(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 impl Cache {
@@ -89,7 +81,7 @@ impl Cache {
     }
 
     fn entry_path(&self, key: &str) -> PathBuf {
-        self.dir.join(format!("{:016x}.json", fnv1a(key)))
+        self.dir.join(format!("{}.json", fnv1a_hex(key.as_bytes())))
     }
 
     /// The entry for `key`, if one was stored; an unreadable, damaged or foreign entry, or

@@ -30,14 +30,15 @@ pub struct Collected {
     pub missing: Vec<String>,
 }
 
-/// Looks for each planned run in `dirs` (the first directory holding it finished wins).
-pub fn collect(plan: &[RunSpec], dirs: &[PathBuf]) -> Collected {
+/// Looks for each planned run of the sweep hashed `sweep` in `dirs` (the first directory
+/// holding it finished for that sweep wins).
+pub fn collect(plan: &[RunSpec], sweep: &str, dirs: &[PathBuf]) -> Collected {
     let mut collected = Collected::default();
     for spec in plan {
         let found = dirs.iter().find_map(|out| {
             let dir = runs::run_dir(out, &spec.name);
-            let trained = runs::read_trained(&dir)?;
-            let analyzed = runs::read_analyzed(&dir)?;
+            let trained = runs::read_trained(&dir, sweep)?;
+            let analyzed = runs::read_analyzed(&dir, sweep)?;
             Some(FinishedRun { spec: spec.clone(), dir, trained, analyzed })
         });
         match found {

@@ -204,6 +204,12 @@ impl SweepConfig {
         toml::to_string(self).expect("a sweep config is plain data")
     }
 
+    /// The sweep's identity, recorded in every run marker: a run finished under another sweep
+    /// (a run directory copied or merged from elsewhere) is never taken for one of this one.
+    pub fn hash(&self) -> String {
+        crate::fnv::fnv1a_hex(self.to_toml().as_bytes())
+    }
+
     /// Every check that does not need the data: names, ranges, and that the grid is not empty.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));

@@ -301,7 +301,7 @@ fn write_report(
     let mut timings = report::Timings { runs_wall, ..Default::default() };
     progress(PipelineEvent::Phase("tables"));
     let clock = Instant::now();
-    let collected = aggregate::collect(plan, dirs);
+    let collected = aggregate::collect(plan, &config.hash(), dirs);
     let tables = aggregate::tables(&collected)?;
     let accuracy = aggregate::accuracy_table(&collected, &tables.last);
     (timings.training_sum, timings.analysis_sum) = aggregate::run_seconds(&collected);

@@ -34,6 +34,8 @@ pub struct FileEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trained {
     pub run: String,
+    /// [`SweepConfig::hash`] of the sweep the run was trained for.
+    pub sweep: String,
     pub test_acc: Option<f64>,
     pub val_acc: Option<f64>,
     pub train_loss: Option<f64>,
@@ -46,6 +48,8 @@ pub struct Trained {
 /// The marker of a finished analysis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Analyzed {
+    /// [`SweepConfig::hash`] of the sweep the run was analyzed for.
+    pub sweep: String,
     pub seconds: f64,
     pub checkpoints: usize,
     pub layers: usize,
@@ -89,18 +93,25 @@ fn intact(dir: &Path, files: &[FileEntry]) -> bool {
     files.iter().all(|f| std::fs::metadata(dir.join(&f.file)).is_ok_and(|m| m.len() == f.bytes))
 }
 
-/// A marker that parses and whose files are intact; anything else means "redo".
-fn read_marker<T: for<'de> Deserialize<'de>>(dir: &Path, name: &str, files: impl Fn(&T) -> &[FileEntry]) -> Option<T> {
+/// A marker that parses, was written for the sweep hashed `sweep`, and whose files are
+/// intact; anything else means "redo".
+fn read_marker<T: for<'de> Deserialize<'de>>(
+    dir: &Path,
+    name: &str,
+    sweep: &str,
+    fields: impl Fn(&T) -> (&str, &[FileEntry]),
+) -> Option<T> {
     let marker: T = serde_json::from_slice(&std::fs::read(dir.join(name)).ok()?).ok()?;
-    intact(dir, files(&marker)).then_some(marker)
+    let (written_for, files) = fields(&marker);
+    (written_for == sweep && intact(dir, files)).then_some(marker)
 }
 
-pub fn read_trained(dir: &Path) -> Option<Trained> {
-    read_marker(dir, TRAINED, |t: &Trained| &t.files)
+pub fn read_trained(dir: &Path, sweep: &str) -> Option<Trained> {
+    read_marker(dir, TRAINED, sweep, |t: &Trained| (&t.sweep, &t.files))
 }
 
-pub fn read_analyzed(dir: &Path) -> Option<Analyzed> {
-    read_marker(dir, ANALYZED, |a: &Analyzed| &a.files)
+pub fn read_analyzed(dir: &Path, sweep: &str) -> Option<Analyzed> {
+    read_marker(dir, ANALYZED, sweep, |a: &Analyzed| (&a.sweep, &a.files))
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
@@ -113,11 +124,12 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
 pub fn run_one(config: &SweepConfig, run: &RunSpec, out: &Path) -> Result<RunOutcome, RunFailure> {
     let fail = |error: String| RunFailure { run: run.name.clone(), error };
     let dir = run_dir(out, &run.name);
-    let (trained, trained_now) = match read_trained(&dir) {
+    let sweep = config.hash();
+    let (trained, trained_now) = match read_trained(&dir, &sweep) {
         Some(trained) => (trained, false),
         None => (train(config, run, &dir).map_err(fail)?, true),
     };
-    let (analyzed, analyzed_now) = match read_analyzed(&dir).filter(|_| !trained_now) {
+    let (analyzed, analyzed_now) = match read_analyzed(&dir, &sweep).filter(|_| !trained_now) {
         Some(analyzed) => (analyzed, false),
         None => (analyze(config, run, &dir, &trained).map_err(fail)?, true),
     };
@@ -137,6 +149,7 @@ fn train(config: &SweepConfig, run: &RunSpec, dir: &Path) -> Result<Trained, Str
     files.push(entry(dir, &summary.log)?);
     let trained = Trained {
         run: summary.run,
+        sweep: config.hash(),
         test_acc: finite(summary.test_acc),
         val_acc: finite(summary.val_acc),
         train_loss: finite(summary.train_loss),
@@ -189,6 +202,7 @@ fn analyze(config: &SweepConfig, run: &RunSpec, dir: &Path, trained: &Trained) -
         files.push(FileEntry { file: name.to_string(), bytes: bytes.len() as u64 });
     }
     let analyzed = Analyzed {
+        sweep: config.hash(),
         seconds: start.elapsed().as_secs_f64(),
         checkpoints: analysis.checkpoints.len(),
         layers: analysis.checkpoints.iter().map(|c| c.layers.len()).sum(),

@@ -279,6 +279,28 @@ fn a_different_sweep_in_the_same_directory_is_refused() {
 }
 
 #[test]
+fn a_run_finished_for_another_sweep_is_redone_not_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(run_sweep(TINY, dir.path(), "out", &[]).status.success());
+    // The same run name, trained for two epochs by another sweep, copied in by hand.
+    let longer = TINY.replace("epochs = 1", "epochs = 2");
+    assert!(run_sweep(&longer, dir.path(), "other", &[]).status.success());
+    let run = "runs/wide_s0.9_static_uniform_seed0";
+    let (ours, theirs) = (dir.path().join("out").join(run), dir.path().join("other").join(run));
+    std::fs::remove_dir_all(&ours).unwrap();
+    std::fs::create_dir_all(&ours).unwrap();
+    for entry in std::fs::read_dir(&theirs).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), ours.join(entry.file_name())).unwrap();
+    }
+    assert!(ours.join("epoch_0002.safetensors").exists());
+    let again = run_sweep(TINY, dir.path(), "out", &[]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(stderr(&again).contains("2 runs: 1 trained, 1 analyzed, 1 already done"), "{}", stderr(&again));
+    assert!(!ours.join("epoch_0002.safetensors").exists(), "the run is this sweep's again");
+}
+
+#[test]
 fn a_bad_sweep_file_is_one_line_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let output = run_sweep("[sweep]\nmethods = [\"magic\"]\n", dir.path(), "out", &[]);
