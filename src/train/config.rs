@@ -12,8 +12,13 @@ use super::data::DatasetKind;
 use super::{Family, Layout, Method, TrainError};
 
 /// Widest hidden layer trained: 8192² weights is 64 M per dense layer, far beyond what a CPU
-/// sweep trains, and small enough that no width accepted here exhausts memory building it.
+/// sweep trains. The whole model is bounded by [`MAX_MODEL_WEIGHTS`].
 const MAX_WIDTH: usize = 8192;
+
+/// Most weights a model may have, every sparse layer counted at its full shape (its mask and
+/// RigL's dense gradient are that size): about 2.7 GB of training state. Checked once the
+/// layers are sized, before any is built.
+pub const MAX_MODEL_WEIGHTS: usize = 1 << 27;
 
 /// The network a family transforms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -122,6 +122,10 @@ impl DatasetKind {
 /// holds (a forged header, a gzip bomb) before it fills memory.
 pub const MAX_DATA_BYTES: u64 = 256 << 20;
 
+/// Most pixels an IDX image may have (256×256; MNIST's are 28×28): each becomes an input
+/// feature, and a forged 16384×16384 image would be a 2^28-feature model.
+pub const MAX_IMAGE_PIXELS: u64 = 1 << 16;
+
 /// Deflate (gzip) expands at most 1032:1: a header claiming more than that of the file is lying.
 const MAX_DEFLATE_RATIO: u64 = 1032;
 
@@ -187,6 +191,13 @@ pub fn read_idx(path: &Path, rank: u8) -> Result<(Vec<usize>, Vec<u8>), TrainErr
     let dims: Vec<usize> =
         header[4..].chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
     let expected = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64)).unwrap_or(u64::MAX);
+    if let [_, rows, cols] = dims[..] {
+        if rows as u64 * cols as u64 > MAX_IMAGE_PIXELS {
+            return Err(bad(format!(
+                "its images are {rows}×{cols} pixels; maskspec trains on images of at most {MAX_IMAGE_PIXELS} pixels (256×256)"
+            )));
+        }
+    }
     let room = most.saturating_sub(header.len() as u64);
     if expected > room.min(MAX_DATA_BYTES) {
         return Err(bad(format!(

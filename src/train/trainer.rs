@@ -2,6 +2,7 @@
 //! checkpoints (SPEC §6) at initialization, every N epochs and at the end, and a per-epoch CSV.
 
 use super::cnn::{Cnn, CnnShape};
+use super::config::MAX_MODEL_WEIGHTS;
 use super::data::{self, Dataset};
 use super::dst::{self, Method, Schedule};
 use super::model::{softmax_cross_entropy, Network};
@@ -145,6 +146,24 @@ pub fn train_step(
     (loss, correct)
 }
 
+/// Refuses a model past [`MAX_MODEL_WEIGHTS`] before it is allocated: a wide network on large
+/// images would otherwise end the process when memory runs out.
+fn check_model_size(cfg: &TrainConfig, train: &Dataset, plan: &[sift::BlockPlan]) -> Result<(), TrainError> {
+    let weights = (plan.iter().flat_map(|block| block.layers()))
+        .map(|layer| layer.inputs.saturating_mul(layer.outputs))
+        .fold(0usize, usize::saturating_add);
+    if weights <= MAX_MODEL_WEIGHTS {
+        return Ok(());
+    }
+    Err(TrainError::Config(format!(
+        "the model would have {weights} weights ({} input features from {}, family {}), more than the \
+         {MAX_MODEL_WEIGHTS} maskspec trains; lower --width or --hidden-layers (MLP) or --conv-channels (CNN)",
+        train.features,
+        train.name,
+        cfg.family.as_str(),
+    )))
+}
+
 /// Trains one run as `cfg` says; `progress` hears every step.
 pub fn train_run(cfg: &TrainConfig, progress: Option<&(dyn Fn(Progress) + Sync)>) -> Result<TrainSummary, TrainError> {
     cfg.validate()?;
@@ -176,6 +195,7 @@ fn train_on(
         ModelKind::Cnn => cnn.plan(cfg.family, cfg.effective_sparsity())?,
     };
     sift::apply_layout(&mut plan, cfg.layout);
+    check_model_size(cfg, train, &plan)?;
     // Independent seeded streams: split (cfg.seed), weights and masks, batch order, DST growth.
     let stream = |k: u64| {
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);

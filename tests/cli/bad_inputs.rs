@@ -176,19 +176,32 @@ fn analyze_reports_every_bad_file_and_analyzes_the_good_ones() {
 fn training_data_files_give_their_errors() {
     use maskspec::train::data::{read_cifar, read_idx};
     let mut problems = Vec::new();
+    let out = tempfile::tempdir().unwrap();
     for e in manifest().iter().filter(|e| e.reader != "analyze" && e.reader != "accuracy_csv") {
         let path = fixtures().join(&e.file);
+        let error = |e: maskspec::train::TrainError| e.to_string();
         let result = match e.reader.as_str() {
-            "idx1" => read_idx(&path, 1).map(drop),
-            "idx3" => read_idx(&path, 3).map(drop),
-            "cifar10" => read_cifar(&path, 1, 10, "cifar10").map(drop),
-            "cifar100" => read_cifar(&path, 2, 100, "cifar100").map(drop),
+            "idx1" => read_idx(&path, 1).map(drop).map_err(error),
+            "idx3" => read_idx(&path, 3).map(drop).map_err(error),
+            "cifar10" => read_cifar(&path, 1, 10, "cifar10").map(drop).map_err(error),
+            "cifar100" => read_cifar(&path, 2, 100, "cifar100").map(drop).map_err(error),
+            // The whole trainer, on the directory holding the file, in bounded memory.
+            "train_mnist" => {
+                let dir = path.parent().unwrap();
+                let args = ["train", "--dataset", "mnist", "--data"].map(std::ffi::OsStr::new);
+                let args = [&args[..], &[dir.as_os_str(), "--out".as_ref(), out.path().as_os_str()]].concat();
+                let (code, _, stderr) = run_bounded(&args, Duration::from_secs(60));
+                let lines = stderr.lines().count();
+                if code != Some(2) || lines != 1 {
+                    problems.push(format!("{}: exit {code:?} with {lines} lines on stderr, not 2 and one", e.file));
+                }
+                Err(stderr)
+            }
             other => panic!("unknown reader {other}"),
         };
         match result {
             Ok(()) => problems.push(format!("{}: read without error", e.file)),
-            Err(err) => {
-                let message = err.to_string();
+            Err(message) => {
                 if !message.contains(&path.display().to_string()) || !message.contains(&e.expect) {
                     problems.push(format!("{}: expected the path and {:?} in {message}", e.file, e.expect));
                 }

@@ -166,6 +166,13 @@ fn bad_options_are_errors_not_panics() {
     cfg.test_fraction = 0.9;
     cfg.val_fraction = 0.2;
     assert!(train_run(&cfg, None).is_err());
+    // Every flag within its own limit, but 100 layers of 16384² (Sparse Wide at 75%) is far past
+    // the model limit: refused before anything is allocated or written.
+    let mut cfg = tiny(Family::Wide, Method::Static, dir.path(), 0);
+    (cfg.width, cfg.hidden_layers) = (8192, 100);
+    let message = train_run(&cfg, None).unwrap_err().to_string();
+    assert!(message.contains("weights") && message.contains("lower --width"), "{message}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
 }
 
 #[test]
