@@ -9,23 +9,33 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// The temporaries being written right now, for [`remove_temporaries`].
+/// The temporaries being written right now, for [`exit_removing_temporaries`].
 static IN_FLIGHT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-/// Removes every temporary this process is writing. For a binary's SIGINT/SIGTERM handler,
-/// just before it exits: the targets keep their old content, and no `.NAME.PID.tmp` is left.
-pub fn remove_temporaries() {
+/// Removes every temporary this process is writing and exits with `code`. For a binary's
+/// SIGINT/SIGTERM handler: the targets keep their old content, and no `.NAME.PID.tmp` is left.
+/// The list stays locked until the process is gone, so no other thread creates a temporary
+/// after the removal.
+pub fn exit_removing_temporaries(code: i32) -> ! {
     let in_flight = IN_FLIGHT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     for tmp in in_flight.iter() {
         let _ = fs::remove_file(tmp);
     }
+    std::process::exit(code)
 }
 
-fn track(tmp: &Path, writing: bool) {
+/// Creates the temporary `tmp` and lists it, under one lock: a signal handler's
+/// [`exit_removing_temporaries`] either sees it listed or runs before it exists.
+fn create_tracked(tmp: &Path) -> io::Result<fs::File> {
     let mut in_flight = IN_FLIGHT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if writing {
-        in_flight.push(tmp.to_path_buf());
-    } else if let Some(at) = in_flight.iter().position(|p| p == tmp) {
+    let file = fs::File::create(tmp)?;
+    in_flight.push(tmp.to_path_buf());
+    Ok(file)
+}
+
+fn untrack(tmp: &Path) {
+    let mut in_flight = IN_FLIGHT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(at) = in_flight.iter().position(|p| p == tmp) {
         in_flight.swap_remove(at);
     }
 }
@@ -88,15 +98,14 @@ pub fn write_with(path: &Path, fill: impl FnOnce(&mut io::BufWriter<fs::File>) -
         fs::create_dir_all(dir)?;
     }
     let tmp = temporary_name(path);
-    track(&tmp, true);
     let result = (|| {
-        let mut w = io::BufWriter::new(fs::File::create(&tmp)?);
+        let mut w = io::BufWriter::new(create_tracked(&tmp)?);
         fill(&mut w)?;
         let file = w.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         fs::rename(&tmp, path)
     })();
-    track(&tmp, false);
+    untrack(&tmp);
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     } else {

@@ -489,10 +489,7 @@ fn main() -> ExitCode {
     // temporary is left beside them. 130 is the shell's code for an interrupted command.
     // Without the handler (it cannot be set), a killed run leaves temporaries that the next
     // write of the same file removes.
-    let _ = ctrlc::set_handler(|| {
-        maskspec::atomic::remove_temporaries();
-        std::process::exit(130);
-    });
+    let _ = ctrlc::set_handler(|| maskspec::atomic::exit_removing_temporaries(130));
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
