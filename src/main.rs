@@ -297,8 +297,7 @@ fn plot(args: &PlotArgs) -> Result<ExitCode> {
     // Before any analysis, so a wrong extension costs nothing.
     let format = ImageFormat::from_path(&input.out)?;
     check_outputs(&[&input.out], &input.paths)?;
-    let (table, failures) =
-        maskspec::table::Table::load(&input.paths, input.layer.as_deref(), &AnalyzeOptions::default())?;
+    let (table, failures) = load_table(&input.paths, input.layer.as_deref())?;
     let failed = report_failures(&failures);
     let checkpoints = |all: bool| if all { Checkpoints::All } else { Checkpoints::LastOfEachRun };
     let rendered = match &args.figure {
@@ -312,6 +311,7 @@ fn plot(args: &PlotArgs) -> Result<ExitCode> {
             if let (Some(x), Some(y)) = (&a.x, &a.y) {
                 spec.panels = vec![(x.clone(), y.clone())];
             }
+            warn_unparsed(&table, &spec.numeric_columns());
             plot::heatmap_from_table(&table, &spec, format)?
         }
         PlotFigure::Scatter(a) => {
@@ -322,6 +322,7 @@ fn plot(args: &PlotArgs) -> Result<ExitCode> {
                 title: input.title.clone(),
                 ..ScatterSpec::new(&a.metric)
             };
+            warn_unparsed(&table, &spec.numeric_columns());
             plot::scatter_from_table(&table, &spec, format)?
         }
         PlotFigure::Evolution(a) => {
@@ -332,6 +333,7 @@ fn plot(args: &PlotArgs) -> Result<ExitCode> {
                 step: a.step_column.clone(),
                 title: input.title.clone(),
             };
+            warn_unparsed(&table, &spec.numeric_columns());
             plot::evolution_from_table(&table, &spec, format)?
         }
     };
@@ -347,10 +349,9 @@ fn plot(args: &PlotArgs) -> Result<ExitCode> {
 }
 
 fn correlate(args: &CorrelateArgs) -> Result<ExitCode> {
-    use maskspec::stats::{correlate_table, render_table, to_csv, unparsed_cells, TableCorrelation};
+    use maskspec::stats::{correlate_table_with_progress, render_table, to_csv, unparsed_cells, TableCorrelation};
     check_outputs(&args.csv.iter().collect::<Vec<_>>(), &args.paths)?;
-    let (table, failures) =
-        maskspec::table::Table::load(&args.paths, args.layer.as_deref(), &AnalyzeOptions::default())?;
+    let (table, failures) = load_table(&args.paths, args.layer.as_deref())?;
     let failed = report_failures(&failures);
     let mut spec = TableCorrelation {
         metrics: args.metrics.clone(),
@@ -361,10 +362,13 @@ fn correlate(args: &CorrelateArgs) -> Result<ExitCode> {
     };
     spec.options.bootstrap.resamples = args.resamples;
     spec.options.bootstrap.seed = args.seed;
-    let rows = correlate_table(&table, &spec)?;
     for line in unparsed_cells(&table, &spec) {
         say!("warning: {line}");
     }
+    let bar = cli::progress::correlate_bar();
+    let rows = correlate_table_with_progress(&table, &spec, &|rows| cli::progress::on_correlate(&bar, rows));
+    bar.finish_and_clear();
+    let rows = rows?;
     cli::output::stdout(&render_table(&rows));
     if let Some(path) = &args.csv {
         maskspec::atomic::write(path, to_csv(&rows).as_bytes())
@@ -395,6 +399,27 @@ fn check_outputs(outputs: &[&PathBuf], inputs: &[PathBuf]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The table `plot` and `correlate` read, with a progress bar while checkpoints are analyzed.
+fn load_table(paths: &[PathBuf], layer: Option<&str>) -> Result<(maskspec::table::Table, Vec<Failure>)> {
+    let bar = cli::progress::analyze_bar();
+    let loaded = maskspec::table::Table::load(
+        paths,
+        layer,
+        &AnalyzeOptions::default(),
+        Some(&|event| cli::progress::on_analyze(&bar, event)),
+    );
+    bar.finish_and_clear();
+    Ok(loaded?)
+}
+
+/// A warning for each of `columns` with cells that are not numbers: they count as missing, and
+/// a figure left with too few points is explained by them.
+fn warn_unparsed(table: &maskspec::table::Table, columns: &[&str]) {
+    for line in table.unparsed_warnings(columns) {
+        say!("warning: {line}");
+    }
 }
 
 /// Prints each input that could not be analyzed, as `analyze` does; true when there were any.

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::analyze::{analyze_paths, AnalyzeOptions, Failure};
+use crate::analyze::{analyze_paths, AnalyzeEvent, AnalyzeOptions, Failure};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
@@ -122,6 +122,7 @@ impl Table {
         paths: &[PathBuf],
         layer: Option<&str>,
         options: &AnalyzeOptions,
+        progress: Option<&(dyn Fn(AnalyzeEvent) + Sync)>,
     ) -> Result<(Table, Vec<Failure>), TableError> {
         let mut table: Option<Table> = None;
         let mut failed = Vec::new();
@@ -141,7 +142,7 @@ impl Table {
         }
         if !others.is_empty() {
             let others: Vec<PathBuf> = others.into_iter().cloned().collect();
-            let mut analysis = analyze_paths(&others, options, None);
+            let mut analysis = analyze_paths(&others, options, progress);
             failed.append(&mut analysis.failures);
             let bytes = if layer.is_some() {
                 crate::export::layers_csv(&analysis)
@@ -197,6 +198,32 @@ impl Table {
         let Some(index) = self.index(name) else { return Vec::new() };
         (self.rows.iter().enumerate())
             .filter_map(|(r, row)| row[index].as_deref().filter(|c| c.parse::<f64>().is_err()).map(|c| (r + 1, c)))
+            .collect()
+    }
+
+    /// For each of the numeric columns `names` (in order, each once), one line counting the cells
+    /// that are not numbers and so count as missing, with the first of them.
+    pub fn unparsed_warnings<S: AsRef<str>>(&self, names: &[S]) -> Vec<String> {
+        let mut seen = Vec::new();
+        names
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|name| {
+                !seen.contains(name) && {
+                    seen.push(*name);
+                    true
+                }
+            })
+            .filter_map(|name| {
+                let bad = self.unparsed(name);
+                let (row, cell) = bad.first()?;
+                Some(format!(
+                    "column `{name}`: {} cell{} not a number and count{} as missing (first: row {row}, {cell:?})",
+                    bad.len(),
+                    if bad.len() == 1 { " is" } else { "s are" },
+                    if bad.len() == 1 { "s" } else { "" },
+                ))
+            })
             .collect()
     }
 

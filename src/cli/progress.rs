@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use maskspec::analyze::AnalyzeEvent;
+use maskspec::stats::RowsDone;
 use maskspec::train::Progress;
 
 fn bar(template: &str) -> ProgressBar {
@@ -25,6 +26,16 @@ pub fn on_analyze(bar: &ProgressBar, event: AnalyzeEvent) {
         AnalyzeEvent::Found { files } => bar.set_length(files as u64),
         AnalyzeEvent::FileDone => bar.inc(1),
     }
+}
+
+/// `correlate`: rows of the table, each one metric over one group with its bootstrap.
+pub fn correlate_bar() -> ProgressBar {
+    bar("{spinner} correlating {pos}/{len} rows [{bar:30}] {elapsed} (eta {eta})")
+}
+
+pub fn on_correlate(bar: &ProgressBar, rows: RowsDone) {
+    bar.set_length(rows.total as u64);
+    bar.set_position(rows.done as u64);
 }
 
 /// `train`: steps, loss and ETA of one run.

@@ -62,7 +62,19 @@ pub struct ScatterSpec {
     pub title: Option<String>,
 }
 
+impl HeatmapSpec {
+    /// The numeric columns the figure reads.
+    pub fn numeric_columns(&self) -> Vec<&str> {
+        (self.panels.iter()).flat_map(|(x, y)| [x.as_str(), y.as_str()]).chain([self.z.as_str()]).collect()
+    }
+}
+
 impl ScatterSpec {
+    /// The numeric columns the figure reads (a grouping column may hold words).
+    pub fn numeric_columns(&self) -> Vec<&str> {
+        vec![&self.metric, &self.accuracy]
+    }
+
     pub fn new(metric: &str) -> ScatterSpec {
         ScatterSpec {
             metric: metric.to_string(),
@@ -82,6 +94,13 @@ pub struct EvolutionSpec {
     pub run: String,
     pub step: String,
     pub title: Option<String>,
+}
+
+impl EvolutionSpec {
+    /// The numeric columns the figure reads.
+    pub fn numeric_columns(&self) -> Vec<&str> {
+        vec![&self.x, &self.y, &self.step]
+    }
 }
 
 impl Default for EvolutionSpec {

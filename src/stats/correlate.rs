@@ -91,6 +91,23 @@ pub fn number_labels(values: &[Option<f64>]) -> Vec<Option<String>> {
 /// Every metric against accuracy: first over all rows (group [`ALL_GROUP`]), then within
 /// each group if `groups` is given. Rows come out metric by metric, groups in sorted order.
 pub fn correlate(input: &CorrelateInput, options: &CorrelateOptions) -> Result<Vec<CorrelationRow>, StatsError> {
+    correlate_with_progress(input, options, &|_| {})
+}
+
+/// Rows of the correlation table computed so far, out of all it will have: each row's
+/// bootstrap is the long part (seconds per row at a million checkpoints).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowsDone {
+    pub done: usize,
+    pub total: usize,
+}
+
+/// [`correlate`], telling `progress` after every row.
+pub fn correlate_with_progress(
+    input: &CorrelateInput,
+    options: &CorrelateOptions,
+    progress: &dyn Fn(RowsDone),
+) -> Result<Vec<CorrelationRow>, StatsError> {
     let expected = input.accuracy.len();
     let check = |column: &str, got: usize| {
         if got == expected {
@@ -117,7 +134,9 @@ pub fn correlate(input: &CorrelateInput, options: &CorrelateOptions) -> Result<V
     if let Some(labels) = input.groups {
         groups.extend(group_indices(labels));
     }
-    let mut rows = Vec::with_capacity(input.metrics.len() * groups.len());
+    let total = input.metrics.len() * groups.len();
+    let mut rows = Vec::with_capacity(total);
+    progress(RowsDone { done: 0, total });
     for metric in input.metrics {
         for (group, indices) in &groups {
             let pick = |values: &[Option<f64>]| indices.iter().map(|&i| values[i]).collect::<Vec<_>>();
@@ -125,6 +144,7 @@ pub fn correlate(input: &CorrelateInput, options: &CorrelateOptions) -> Result<V
             let y = pick(input.accuracy);
             let z = input.density.map(pick);
             rows.push(correlation_row(&metric.name, group, &x, &y, z.as_deref(), options));
+            progress(RowsDone { done: rows.len(), total });
         }
     }
     Ok(rows)

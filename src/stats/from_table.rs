@@ -3,7 +3,8 @@
 //! and `maskspec pipeline` both need.
 
 use super::correlate::{
-    correlate, number_labels, Column, CorrelateInput, CorrelateOptions, CorrelationRow, StatsError,
+    correlate_with_progress, number_labels, Column, CorrelateInput, CorrelateOptions, CorrelationRow, RowsDone,
+    StatsError,
 };
 use crate::metrics::SUMMARY_FIELDS;
 use crate::table::Table;
@@ -59,25 +60,21 @@ fn metric_names(table: &Table, spec: &TableCorrelation) -> Vec<String> {
 pub fn unparsed_cells(table: &Table, spec: &TableCorrelation) -> Vec<String> {
     let mut columns = metric_names(table, spec);
     columns.extend([spec.accuracy.clone(), spec.covariate.clone()]);
-    columns.dedup();
-    columns
-        .iter()
-        .filter_map(|name| {
-            let bad = table.unparsed(name);
-            let (row, cell) = bad.first()?;
-            Some(format!(
-                "column `{name}`: {} cell{} not a number and count{} as missing (first: row {row}, {cell:?})",
-                bad.len(),
-                if bad.len() == 1 { " is" } else { "s are" },
-                if bad.len() == 1 { "s" } else { "" },
-            ))
-        })
-        .collect()
+    table.unparsed_warnings(&columns)
 }
 
 /// Every chosen metric against accuracy, over all rows and within each group of `by` (a
 /// numeric column such as sparsity is grouped by its exact values).
 pub fn correlate_table(table: &Table, spec: &TableCorrelation) -> Result<Vec<CorrelationRow>, TableCorrelationError> {
+    correlate_table_with_progress(table, spec, &|_| {})
+}
+
+/// [`correlate_table`], telling `progress` after every row of the result.
+pub fn correlate_table_with_progress(
+    table: &Table,
+    spec: &TableCorrelation,
+    progress: &dyn Fn(RowsDone),
+) -> Result<Vec<CorrelationRow>, TableCorrelationError> {
     let missing =
         |name: &str| TableCorrelationError::MissingColumn { name: name.to_string(), columns: table.names().join(", ") };
     let numbers = |name: &str| table.column_f64(name).ok_or_else(|| missing(name));
@@ -98,7 +95,7 @@ pub fn correlate_table(table: &Table, spec: &TableCorrelation) -> Result<Vec<Cor
     };
     let input =
         CorrelateInput { metrics: &metrics, accuracy: &accuracy, density: Some(&density), groups: groups.as_deref() };
-    Ok(correlate(&input, &spec.options)?)
+    Ok(correlate_with_progress(&input, &spec.options, progress)?)
 }
 
 #[cfg(test)]
@@ -127,6 +124,16 @@ mod tests {
         );
         // accuracy falls exactly linearly as ramanujan_gap grows
         assert!((rows[0].pearson_r.unwrap() + 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn progress_counts_every_row_up_to_the_total() {
+        let table = Table::from_csv(CSV.as_bytes()).unwrap();
+        let spec = TableCorrelation { by: Some("sparsity".into()), ..Default::default() };
+        let heard = std::cell::RefCell::new(Vec::new());
+        let rows =
+            correlate_table_with_progress(&table, &spec, &|r| heard.borrow_mut().push((r.done, r.total))).unwrap();
+        assert_eq!(heard.into_inner(), (0..=rows.len()).map(|done| (done, 6)).collect::<Vec<_>>());
     }
 
     #[test]

@@ -13,8 +13,10 @@ mod special;
 
 pub use bootstrap::{bootstrap_interval, BootstrapOptions, Interval, Statistic};
 pub use correlate::{
-    correlate, group_indices, number_labels, render_table, to_csv, Column, CorrelateInput, CorrelateOptions,
-    CorrelationRow, StatsError, ALL_GROUP,
+    correlate, correlate_with_progress, group_indices, number_labels, render_table, to_csv, Column, CorrelateInput,
+    CorrelateOptions, CorrelationRow, RowsDone, StatsError, ALL_GROUP,
 };
 pub use correlation::{average_ranks, complete_pairs, kendall, partial, pearson, spearman, Estimate, NullReason};
-pub use from_table::{correlate_table, unparsed_cells, TableCorrelation, TableCorrelationError};
+pub use from_table::{
+    correlate_table, correlate_table_with_progress, unparsed_cells, TableCorrelation, TableCorrelationError,
+};

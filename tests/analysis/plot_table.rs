@@ -65,7 +65,7 @@ fn analyze_json_gives_the_table_of_its_csvs_and_of_the_checkpoints() {
     }
     let load = |path: &str, layer: Option<&str>| {
         let path = if path == "runs" { runs.clone() } else { dir.path().join(path) };
-        let (table, failed) = Table::load(&[path], layer, &AnalyzeOptions::default()).unwrap();
+        let (table, failed) = Table::load(&[path], layer, &AnalyzeOptions::default(), None).unwrap();
         assert!(failed.is_empty(), "{failed:?}");
         table
     };
@@ -95,7 +95,7 @@ fn analyze_json_gives_the_table_of_its_csvs_and_of_the_checkpoints() {
 
     // A JSON that is not analyze's is refused with the file named.
     std::fs::write(dir.path().join("other.json"), r#"{"runs": []}"#).unwrap();
-    let err = Table::load(&[dir.path().join("other.json")], None, &AnalyzeOptions::default()).unwrap_err();
+    let err = Table::load(&[dir.path().join("other.json")], None, &AnalyzeOptions::default(), None).unwrap_err();
     assert!(matches!(err, TableError::Json { .. }) && err.to_string().contains("other.json"), "{err}");
 }
 

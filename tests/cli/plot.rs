@@ -217,6 +217,46 @@ fn a_bad_column_is_one_line_naming_it_and_exit_2() {
 }
 
 #[test]
+fn cells_that_are_not_numbers_are_counted_and_named_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("t.csv");
+    std::fs::write(
+        &csv,
+        "run,step,accuracy,ramanujan_gap,weighted_gap\na,1,0.5,1,2\nb,1,high,2,1\nc,1,0.7,3,n/a\nd,1,0.8,4,5\ne,1,0.1,x,4\nf,1,0.3,5,3\n",
+    )
+    .unwrap();
+    let out = dir.path().join("x.png");
+    let stderr = ok(maskspec(&[
+        "plot",
+        "heatmap",
+        path_str(&csv),
+        "-o",
+        path_str(&out),
+        "--x",
+        "ramanujan_gap",
+        "--y",
+        "weighted_gap",
+        "--z",
+        "accuracy",
+    ]));
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(
+        warnings,
+        [
+            "warning: column `ramanujan_gap`: 1 cell is not a number and counts as missing (first: row 5, \"x\")",
+            "warning: column `weighted_gap`: 1 cell is not a number and counts as missing (first: row 3, \"n/a\")",
+            "warning: column `accuracy`: 1 cell is not a number and counts as missing (first: row 2, \"high\")",
+        ],
+        "{stderr}"
+    );
+    // A scatter reads only its metric and accuracy.
+    let stderr = ok(maskspec(&["plot", "scatter", path_str(&csv), "-o", path_str(&out), "--metric", "weighted_gap"]));
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(warnings.len(), 2, "{stderr}");
+    assert!(warnings[0].contains("`weighted_gap`") && warnings[1].contains("`accuracy`"), "{stderr}");
+}
+
+#[test]
 fn a_heatmap_of_fewer_than_three_points_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("t.csv");
