@@ -49,8 +49,10 @@ enum Command {
     /// The main job: train a Sparse-IFT sweep, analyze every checkpoint, correlate the spectra
     /// with accuracy and write a report (report.md, report.html, CSVs, figures).
     ///
-    /// Without flags: the digits MLP, dense plus the four families at sparsity 0.5, 0.75 and 0.9,
-    /// static and RigL, 3 seeds (75 runs), into maskspec-report/. Run it again to resume.
+    /// Without flags: the MLP on the built-in Fashion-MNIST subset (14×14), dense plus the four
+    /// families at sparsity 0.5, 0.75 and 0.9, static and RigL, 3 seeds (75 runs), into
+    /// maskspec-report/. Run it again to resume. `dataset = "digits"` under [training] in a
+    /// --config file gives the quicker 8×8 digits.
     Pipeline(cli::pipeline::PipelineArgs),
 }
 

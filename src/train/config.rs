@@ -114,16 +114,16 @@ pub struct TrainConfig {
     #[cfg_attr(feature = "cli", arg(long, value_delimiter = ',', default_value = "32,64"))]
     pub conv_channels: Vec<usize>,
 
-    /// Data set: the built-in digits, or MNIST / Fashion-MNIST IDX files, CIFAR-10 or
-    /// CIFAR-100 binary files from --data.
-    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = DatasetKind::Digits))]
+    /// Data set: the built-in Fashion-MNIST subset or digits, or MNIST / Fashion-MNIST IDX
+    /// files, CIFAR-10 or CIFAR-100 binary files from --data.
+    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = DatasetKind::Fashion))]
     pub dataset: DatasetKind,
-    /// Directory holding the --dataset files (raw or .gz); the digits are built in.
+    /// Directory holding the --dataset files (raw or .gz); fashion and digits are built in.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "cli", arg(long))]
     pub data: Option<PathBuf>,
-    /// Fraction of each digit class held out for the test accuracy (MNIST/CIFAR bring their
-    /// own test set).
+    /// Fraction of each digit class held out for the test accuracy (the other data sets bring
+    /// their own test set).
     #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainConfig::default().test_fraction))]
     pub test_fraction: f64,
     /// Fraction of each class held out for the validation accuracy (0: none, `val_acc` is NaN).
@@ -145,7 +145,7 @@ impl Default for TrainConfig {
             epochs: 30,
             checkpoint_every: 5,
             batch_size: 64,
-            lr: 0.05,
+            lr: 0.02,
             momentum: 0.9,
             nesterov: true,
             weight_decay: 5e-4,
@@ -154,7 +154,7 @@ impl Default for TrainConfig {
             hidden_layers: 2,
             width: 128,
             conv_channels: vec![32, 64],
-            dataset: DatasetKind::Digits,
+            dataset: DatasetKind::Fashion,
             data: None,
             test_fraction: 0.2,
             val_fraction: 0.1,

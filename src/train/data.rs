@@ -1,4 +1,5 @@
-//! Training data: the embedded digits (`data/digits.csv.gz`, see data/README.md) and a seeded
+//! Training data: the embedded Fashion-MNIST subset (`data/fashion-mnist-14/`) and digits
+//! (`data/digits.csv.gz`; data/README.md gives both sources), files from a path, and a seeded
 //! stratified split. Samples are stored sample-major; a batch is gathered feature-major for
 //! the kernels.
 
@@ -12,6 +13,16 @@ use std::path::{Path, PathBuf};
 
 const DIGITS_GZ: &[u8] = include_bytes!("../../data/digits.csv.gz");
 const DIGITS_NAME: &str = "digits";
+
+/// The embedded Fashion-MNIST subset at 14×14 (`data/fashion-mnist-14/make_subset.py` makes
+/// it): (file name, bytes) of the training images and labels, then the test ones.
+const FASHION_FILES: [(&str, &[u8]); 4] = [
+    ("train-images-idx3-ubyte.gz", include_bytes!("../../data/fashion-mnist-14/train-images-idx3-ubyte.gz")),
+    ("train-labels-idx1-ubyte.gz", include_bytes!("../../data/fashion-mnist-14/train-labels-idx1-ubyte.gz")),
+    ("t10k-images-idx3-ubyte.gz", include_bytes!("../../data/fashion-mnist-14/t10k-images-idx3-ubyte.gz")),
+    ("t10k-labels-idx1-ubyte.gz", include_bytes!("../../data/fashion-mnist-14/t10k-labels-idx1-ubyte.gz")),
+];
+const FASHION_NAME: &str = "fashion";
 
 /// A labelled data set, sample-major `x` (`[n, features]`), inputs scaled to [0, 1].
 #[derive(Debug, Clone, PartialEq)]
@@ -90,11 +101,28 @@ pub fn digits() -> Result<Dataset, TrainError> {
     Ok(Dataset { name: DIGITS_NAME.into(), features: 64, image: (1, 8, 8), classes: 10, x, y })
 }
 
+/// The embedded Fashion-MNIST subset: 12,000 training images (1,200 a class) and all 10,000
+/// test images, downsampled to 14×14, as (train, test).
+pub fn fashion() -> Result<(Dataset, Dataset), TrainError> {
+    let name = |k: usize| format!("embedded {}", FASHION_FILES[k].0);
+    let read = |k: usize, rank: u8| {
+        let bytes = FASHION_FILES[k].1;
+        let most = (bytes.len() as u64).saturating_mul(MAX_DEFLATE_RATIO);
+        parse_idx(&mut GzDecoder::new(bytes), most, bytes.len() as u64, rank, &name(k))
+    };
+    let train = idx_dataset(read(0, 3)?, read(1, 1)?, &[name(0), name(1)])?;
+    let test = idx_dataset(read(2, 3)?, read(3, 1)?, &[name(2), name(3)])?;
+    let named = |d: Dataset| Dataset { name: FASHION_NAME.into(), ..d };
+    Ok((named(train), named(test)))
+}
+
 /// Which data set a run trains on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum DatasetKind {
+    /// Fashion-MNIST at 14×14 built into the binary: 12,000 training and 10,000 test images.
+    Fashion,
     /// The 1,797 8×8 digits built into the binary (split by `--test-fraction`).
     Digits,
     /// MNIST or Fashion-MNIST IDX files (raw or .gz) in `--data DIR`.
@@ -109,7 +137,8 @@ impl DatasetKind {
     /// The name the command line and the sweep file use.
     pub fn as_str(self) -> &'static str {
         match self {
-            DatasetKind::Digits => "digits",
+            DatasetKind::Fashion => FASHION_NAME,
+            DatasetKind::Digits => DIGITS_NAME,
             DatasetKind::Mnist => "mnist",
             DatasetKind::Cifar10 => "cifar10",
             DatasetKind::Cifar100 => "cifar100",
@@ -177,11 +206,23 @@ fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
 /// dimension), raw or gzipped (by its `.gz` name): its dimensions and data. The dimensions are
 /// checked against what the file can hold before the data is allocated.
 pub fn read_idx(path: &Path, rank: u8) -> Result<(Vec<usize>, Vec<u8>), TrainError> {
-    let bad = |reason: String| TrainError::Data { name: path.display().to_string(), reason };
-    let unreadable = |e: std::io::Error| bad(format!("cannot be read ({e}); is it truncated or not gzip?"));
     let (mut reader, most, file_len) = open_data(path)?;
+    parse_idx(&mut reader, most, file_len, rank, &path.display().to_string())
+}
+
+/// [`read_idx`] of `reader`, which yields at most `most` bytes from a file of `file_len`;
+/// errors name the file `name`.
+fn parse_idx(
+    reader: &mut dyn Read,
+    most: u64,
+    file_len: u64,
+    rank: u8,
+    name: &str,
+) -> Result<(Vec<usize>, Vec<u8>), TrainError> {
+    let bad = |reason: String| TrainError::Data { name: name.to_string(), reason };
+    let unreadable = |e: std::io::Error| bad(format!("cannot be read ({e}); is it truncated or not gzip?"));
     let mut header = vec![0u8; 4 + 4 * rank as usize];
-    let got = fill(&mut reader, &mut header).map_err(unreadable)?;
+    let got = fill(reader, &mut header).map_err(unreadable)?;
     if got < 4 || header[0] != 0 || header[1] != 0 || header[2] != 0x08 || header[3] != rank {
         return Err(bad(format!("is not a rank-{rank} unsigned-byte IDX file (bad magic number)")));
     }
@@ -218,19 +259,23 @@ pub fn read_idx(path: &Path, rank: u8) -> Result<(Vec<usize>, Vec<u8>), TrainErr
 
 fn idx_pair(dir: &Path, images: &str, labels: &str) -> Result<Dataset, TrainError> {
     let (ipath, lpath) = (find_maybe_gz(dir, images)?, find_maybe_gz(dir, labels)?);
-    let (idims, pixels) = read_idx(&ipath, 3)?;
-    let (ldims, y) = read_idx(&lpath, 1)?;
+    let names = [ipath.display().to_string(), lpath.display().to_string()];
+    idx_dataset(read_idx(&ipath, 3)?, read_idx(&lpath, 1)?, &names)
+}
+
+/// The data set of read IDX images and labels, from the files `[images, labels]` (the names
+/// errors give).
+fn idx_dataset(
+    (idims, pixels): (Vec<usize>, Vec<u8>),
+    (ldims, y): (Vec<usize>, Vec<u8>),
+    [images, labels]: &[String; 2],
+) -> Result<Dataset, TrainError> {
+    let bad = |reason: String| TrainError::Data { name: labels.to_string(), reason };
     if idims[0] != ldims[0] {
-        return Err(TrainError::Data {
-            name: lpath.display().to_string(),
-            reason: format!("has {} labels for {} images in {}", ldims[0], idims[0], ipath.display()),
-        });
+        return Err(bad(format!("has {} labels for {} images in {images}", ldims[0], idims[0])));
     }
     if let Some(&label) = y.iter().find(|&&l| l > 9) {
-        return Err(TrainError::Data {
-            name: lpath.display().to_string(),
-            reason: format!("label {label} is not 0..9"),
-        });
+        return Err(bad(format!("label {label} is not 0..9")));
     }
     Ok(Dataset {
         name: "mnist".into(),
@@ -315,10 +360,13 @@ pub fn load(
     seed: u64,
 ) -> Result<Split, TrainError> {
     let dir = || {
-        path.ok_or_else(|| TrainError::Config(format!("--dataset {kind:?} needs --data DIR (only digits is built in)")))
+        path.ok_or_else(|| {
+            TrainError::Config(format!("--dataset {kind:?} needs --data DIR (only fashion and digits are built in)"))
+        })
     };
     let (train, test) = match kind {
         DatasetKind::Digits => return Ok(stratified_split(&digits()?, test_fraction, val_fraction, seed)),
+        DatasetKind::Fashion => fashion()?,
         DatasetKind::Mnist => {
             let d = dir()?;
             (
@@ -385,6 +433,26 @@ mod tests {
             let n = d.y.iter().filter(|&&y| y == class).count();
             assert!((170..=190).contains(&n), "class {class} has {n} samples");
         }
+    }
+
+    #[test]
+    fn embedded_fashion_is_what_its_script_recorded() {
+        let manifest: serde_json::Value =
+            serde_json::from_str(include_str!("../../data/fashion-mnist-14/manifest.json")).unwrap();
+        for (name, bytes) in FASHION_FILES {
+            let mut data = Vec::new();
+            GzDecoder::new(bytes).read_to_end(&mut data).unwrap();
+            let recorded = &manifest["decompressed"][name];
+            assert_eq!(data.len() as u64, recorded["bytes"].as_u64().unwrap(), "{name}");
+            assert_eq!(crate::fnv::fnv1a_hex(&data), recorded["fnv1a64"].as_str().unwrap(), "{name}");
+        }
+        let (train, test) = fashion().unwrap();
+        assert_eq!((train.len(), test.len(), train.features, train.image), (12_000, 10_000, 196, (1, 14, 14)));
+        for class in 0..10u8 {
+            assert_eq!(train.y.iter().filter(|&&y| y == class).count(), 1200, "class {class}");
+            assert_eq!(test.y.iter().filter(|&&y| y == class).count(), 1000, "class {class}");
+        }
+        assert!(train.x.iter().chain(&test.x).all(|&v| (0.0..=1.0).contains(&v)));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! the same seed on one thread gives bit-identical checkpoints.
 
 use maskspec::checkpoint::{self, discover_layers, load_layer, LayerFilter};
+use maskspec::train::data::DatasetKind;
 use maskspec::train::{train_run, Family, Layout, Method, TrainConfig};
 use std::path::Path;
 
@@ -20,6 +21,7 @@ fn tiny(family: Family, method: Method, out: &Path, seed: u64) -> TrainConfig {
         batch_size: 16,
         out: out.to_path_buf(),
         threads: 1,
+        dataset: DatasetKind::Digits,
         ..TrainConfig::default()
     }
 }

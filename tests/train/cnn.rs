@@ -4,6 +4,7 @@
 
 use maskspec::checkpoint::{self, discover_layers, load_layer, LayerFilter};
 use maskspec::train::cnn::{Cnn, CnnShape};
+use maskspec::train::data::DatasetKind;
 use maskspec::train::model::{softmax_cross_entropy, Network, Weights};
 use maskspec::train::{train_run, Family, Method, ModelKind, TrainConfig};
 use rand::{Rng, SeedableRng};
@@ -130,6 +131,7 @@ fn cnn_learns_digits_and_writes_4d_conv_layers() {
             checkpoint_every: 0,
             out: dir.path().to_path_buf(),
             threads: 2,
+            dataset: DatasetKind::Digits,
             ..TrainConfig::default()
         };
         let summary = train_run(&cfg, None).unwrap();
@@ -158,6 +160,7 @@ fn parallel_branches_have_their_own_batchnorm_in_checkpoints() {
         checkpoint_every: 0,
         out: dir.path().to_path_buf(),
         threads: 1,
+        dataset: DatasetKind::Digits,
         ..TrainConfig::default()
     };
     let summary = train_run(&cfg, None).unwrap();

@@ -1,6 +1,7 @@
 //! Learning: the dense MLP reaches ≥ 95% test accuracy on the embedded digits in the default
 //! epochs, and every Sparse-IFT family at s = 0.9 trains (≥ 90%).
 
+use maskspec::train::data::DatasetKind;
 use maskspec::train::{train_run, Family, Method, TrainConfig};
 
 fn config(family: Family, method: Method, out: &std::path::Path) -> TrainConfig {
@@ -11,6 +12,7 @@ fn config(family: Family, method: Method, out: &std::path::Path) -> TrainConfig 
         out: out.to_path_buf(),
         checkpoint_every: 0,
         threads: 2,
+        dataset: DatasetKind::Digits,
         ..TrainConfig::default()
     }
 }
