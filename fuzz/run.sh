@@ -15,6 +15,10 @@ prefixed() { # target mode file: the seed behind the mode byte the target dispat
     { printf "\\$(printf %03o "$2")"; cat "$3"; } > "corpus/$1/$2_$(basename "$3")"
 }
 for t in safetensors npy npz torch sweep_toml; do mkdir -p "corpus/$t" && cp "$seeds/$t"/* "corpus/$t/"; done
+# The memory attacks on the pickle scanner and the expansion budget, for the fuzzer to vary.
+for f in pickle_binget_copies pickle_mark_flood pickle_memoize_flood deeply_nested_pickle stride0_view deflated_storage; do
+    cp "../tests/fixtures/bad/torch/$f.pt" corpus/torch/
+done
 for f in "$seeds"/idx/*; do prefixed idx 0 "$f"; prefixed idx 1 "$f"; done
 for f in "$seeds"/idx_gz/*; do prefixed idx 2 "$f"; done
 prefixed cifar 0 "$seeds/cifar10/data_batch_1.bin"
