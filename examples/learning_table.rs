@@ -1,5 +1,6 @@
 //! The README's learning table: mean ± sd of the final test accuracy over 5 seeds on the
-//! embedded digits, dense vs every Sparse-IFT family at s ∈ {0.5, 0.75, 0.9}, static and RigL.
+//! embedded Fashion-MNIST subset (the default data set), dense vs every Sparse-IFT family at
+//! s ∈ {0.5, 0.75, 0.9}, static and RigL.
 //! A measurement, not a test (it takes minutes):
 //!
 //!     cargo run --release --example learning_table

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::config::{RunSpec, SweepConfig};
 use super::runs::{self, Analyzed, Trained};
-use crate::stats::{correlate_table, CorrelationRow, TableCorrelation};
+use crate::stats::{correlate_table, welch_difference, CorrelationRow, Sample, TableCorrelation};
 use crate::table::Table;
 use crate::train::Family;
 
@@ -185,6 +185,17 @@ pub struct AccuracyRow {
     pub accuracy_mean: Option<f64>,
     /// Sample standard deviation (n − 1); null below two runs.
     pub accuracy_sd: Option<f64>,
+    /// `accuracy_mean` minus the dense baseline's, with Welch's 95% interval over seeds; null
+    /// for dense itself, without a baseline, or below two runs a side.
+    pub vs_dense: Option<f64>,
+    pub vs_dense_low: Option<f64>,
+    pub vs_dense_high: Option<f64>,
+}
+
+impl AccuracyRow {
+    fn sample(&self) -> Option<Sample> {
+        Some(Sample { n: self.n, mean: self.accuracy_mean?, sd: self.accuracy_sd? })
+    }
 }
 
 /// The accuracy table in sweep order, from the `accuracy` of each run's last checkpoint.
@@ -202,6 +213,9 @@ pub fn accuracy_table(collected: &Collected, last: &CsvTable) -> Vec<AccuracyRow
             n: 0,
             accuracy_mean: None,
             accuracy_sd: None,
+            vs_dense: None,
+            vs_dense_low: None,
+            vs_dense_high: None,
         };
         let value = accuracy.and_then(|i| row[i].parse::<f64>().ok()).filter(|v| v.is_finite());
         match groups.iter_mut().find(|(g, _)| *g == group) {
@@ -209,7 +223,7 @@ pub fn accuracy_table(collected: &Collected, last: &CsvTable) -> Vec<AccuracyRow
             None => groups.push((group, value.into_iter().collect())),
         }
     }
-    groups
+    let mut rows: Vec<AccuracyRow> = groups
         .into_iter()
         .map(|(group, values)| {
             let n = values.len();
@@ -220,7 +234,14 @@ pub fn accuracy_table(collected: &Collected, last: &CsvTable) -> Vec<AccuracyRow
             });
             AccuracyRow { n, accuracy_mean: mean, accuracy_sd: sd, ..group }
         })
-        .collect()
+        .collect();
+    let dense = rows.iter().find(|r| r.family == Family::Dense.as_str()).and_then(AccuracyRow::sample);
+    for row in rows.iter_mut().filter(|r| r.family != Family::Dense.as_str()) {
+        if let Some(d) = dense.zip(row.sample()).and_then(|(dense, own)| welch_difference(own, dense, 0.95)) {
+            (row.vs_dense, row.vs_dense_low, row.vs_dense_high) = (Some(d.difference), Some(d.low), Some(d.high));
+        }
+    }
+    rows
 }
 
 pub fn accuracy_csv(rows: &[AccuracyRow]) -> Vec<u8> {

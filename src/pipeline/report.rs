@@ -124,6 +124,107 @@ fn correlation_table(rows: &[&CorrelationRow], with_group: bool) -> Block<'stati
     Block::Table { header, rows }
 }
 
+/// Points of accuracy, signed: `+0.44`.
+fn points(value: f64) -> String {
+    format!("{:+.2}", 100.0 * value)
+}
+
+/// Which groups beat dense, which fall below it and how many cannot be told apart, by the 95%
+/// interval of the difference over seeds.
+fn family_findings(accuracy: &[AccuracyRow]) -> String {
+    let Some(dense) = accuracy.iter().find(|r| r.family == "dense") else {
+        return "The sweep has no dense baseline to compare the families with.".into();
+    };
+    let layouts = accuracy.iter().any(|r| r.layout != accuracy[0].layout);
+    let name = |r: &AccuracyRow| {
+        let layout = if layouts { format!(" {}", r.layout) } else { String::new() };
+        format!("{} {}{layout} at {}", r.family, r.method, r.sparsity)
+    };
+    let (mut above, mut below, mut same, mut unknown) = (Vec::new(), Vec::new(), 0, 0);
+    for r in accuracy.iter().filter(|r| r.family != "dense") {
+        match (r.vs_dense, r.vs_dense_low, r.vs_dense_high) {
+            (Some(d), Some(lo), Some(hi)) => {
+                let said = format!("{} ({} points, [{}, {}])", name(r), points(d), points(lo), points(hi));
+                if lo > 0.0 {
+                    above.push(said);
+                } else if hi < 0.0 {
+                    below.push(said);
+                } else {
+                    same += 1;
+                }
+            }
+            _ => unknown += 1,
+        }
+    }
+    let mut text = format!(
+        "Against dense ({}% over {} seeds), by Welch's 95% interval of the difference over seeds: ",
+        match dense.accuracy_sd {
+            Some(sd) => format!("{} ± {:.2}", percent(dense.accuracy_mean), 100.0 * sd),
+            None => percent(dense.accuracy_mean),
+        },
+        dense.n
+    );
+    let list = |items: &[String]| if items.is_empty() { "none".to_string() } else { items.join("; ") };
+    let _ = write!(text, "above dense: {}. Below dense: {}. ", list(&above), list(&below));
+    let _ = write!(
+        text,
+        "Not distinguishable from dense (the interval holds 0): {same} of {}.",
+        same + above.len() + below.len()
+    );
+    if unknown > 0 {
+        let _ = write!(text, " {unknown} without an interval (fewer than two seeds on a side, or no spread).");
+    }
+    text
+}
+
+/// For each plotted metric, within which groups it predicts accuracy (the bootstrap interval
+/// of r excludes 0) and whether beyond density (partial p < 0.05).
+fn metric_findings(input: &ReportInput) -> Vec<String> {
+    let r_text = |r: &CorrelationRow| match (r.pearson_r, r.ci_low, r.ci_high) {
+        (Some(v), Some(lo), Some(hi)) => format!("r = {v:.2} [{lo:.2}, {hi:.2}]"),
+        (Some(v), _, _) => format!("r = {v:.2}"),
+        _ => "r undefined".into(),
+    };
+    input
+        .highlighted
+        .iter()
+        .map(|metric| {
+            let rows: Vec<&CorrelationRow> =
+                input.correlations.iter().filter(|r| r.group != ALL_GROUP && &r.metric == metric).collect();
+            let mut predicts = Vec::new();
+            let mut not = Vec::new();
+            for r in &rows {
+                let excludes_zero = matches!((r.ci_low, r.ci_high), (Some(lo), Some(hi)) if lo > 0.0 || hi < 0.0);
+                if excludes_zero {
+                    let direction = if r.pearson_r.unwrap_or(0.0) > 0.0 { "higher" } else { "lower" };
+                    let beyond = match (r.partial_r, r.partial_p) {
+                        (Some(pr), Some(p)) if p < 0.05 => {
+                            format!(", and beyond density (partial r = {pr:.2}, p = {})", p_value(Some(p)))
+                        }
+                        (Some(_), Some(p)) => format!(", but not beyond density (partial p = {})", p_value(Some(p))),
+                        _ => String::new(),
+                    };
+                    predicts.push(format!(
+                        "at {} {} ({direction} is better: {}{beyond})",
+                        input.correlate_by,
+                        r.group,
+                        r_text(r)
+                    ));
+                } else {
+                    not.push(format!("{} ({})", r.group, r_text(r)));
+                }
+            }
+            let mut text = format!("`{metric}` predicts accuracy ");
+            text.push_str(&if predicts.is_empty() { "within no group".to_string() } else { predicts.join("; ") });
+            if !not.is_empty() {
+                let _ = write!(text, "; not at {} {}", input.correlate_by, not.join(", "));
+            }
+            text.push('.');
+            text
+        })
+        .collect()
+}
+
 /// The report's blocks in reading order.
 pub fn blocks<'a>(input: &ReportInput<'a>) -> Vec<Block<'a>> {
     let mut blocks = vec![Block::Heading("maskspec sweep report".into())];
@@ -144,10 +245,25 @@ pub fn blocks<'a>(input: &ReportInput<'a>) -> Vec<Block<'a>> {
     }
     blocks.push(Block::Paragraph(status));
 
+    blocks.push(Block::Heading("Findings".into()));
+    blocks.push(Block::Paragraph(family_findings(input.accuracy)));
+    if !input.highlighted.is_empty() {
+        blocks.push(Block::Paragraph(format!(
+            "Within each {}, a metric predicts accuracy where the bootstrap 95% interval of Pearson's r excludes 0,              and beyond density where the partial correlation controlling for density has p < 0.05:",
+            input.correlate_by
+        )));
+        blocks.push(Block::List(metric_findings(input)));
+    }
+
     blocks.push(Block::Heading("Accuracy".into()));
-    blocks.push(Block::Paragraph("Test accuracy (%) over seeds: mean ± sample standard deviation.".into()));
+    blocks.push(Block::Paragraph(
+        "Test accuracy (%) over seeds: mean ± sample standard deviation, and the difference from dense in points          with Welch's 95% interval."
+            .into(),
+    ));
     blocks.push(Block::Table {
-        header: ["family", "sparsity", "method", "layout", "runs", "accuracy (%)"].map(String::from).into(),
+        header: ["family", "sparsity", "method", "layout", "runs", "accuracy (%)", "vs dense", "95% CI"]
+            .map(String::from)
+            .into(),
         rows: input
             .accuracy
             .iter()
@@ -163,6 +279,11 @@ pub fn blocks<'a>(input: &ReportInput<'a>) -> Vec<Block<'a>> {
                     r.layout.clone(),
                     r.n.to_string(),
                     value,
+                    r.vs_dense.map_or_else(|| "—".into(), points),
+                    match (r.vs_dense_low, r.vs_dense_high) {
+                        (Some(lo), Some(hi)) => format!("[{}, {}]", points(lo), points(hi)),
+                        _ => "—".into(),
+                    },
                 ]
             })
             .collect(),
@@ -378,5 +499,84 @@ mod tests {
         assert!(md.starts_with("# T\n"));
         assert!(md.contains("| a\\|b |\n|---|\n| <1> |\n"));
         assert!(md.contains("![figures/a.png](figures/a.png)"));
+    }
+
+    fn row(family: &str, sparsity: f64, mean: f64, difference: Option<(f64, f64, f64)>) -> AccuracyRow {
+        AccuracyRow {
+            family: family.into(),
+            sparsity,
+            method: "static".into(),
+            layout: "uniform".into(),
+            n: 3,
+            accuracy_mean: Some(mean),
+            accuracy_sd: Some(0.002),
+            vs_dense: difference.map(|d| d.0),
+            vs_dense_low: difference.map(|d| d.1),
+            vs_dense_high: difference.map(|d| d.2),
+        }
+    }
+
+    #[test]
+    fn findings_name_the_groups_above_and_below_dense() {
+        let accuracy = [
+            row("dense", 0.0, 0.86, None),
+            row("doped", 0.5, 0.865, Some((0.005, 0.001, 0.009))),
+            row("wide", 0.9, 0.85, Some((-0.01, -0.014, -0.006))),
+            row("parallel", 0.9, 0.861, Some((0.001, -0.003, 0.005))),
+        ];
+        assert_eq!(
+            family_findings(&accuracy),
+            "Against dense (86.00 ± 0.20% over 3 seeds), by Welch's 95% interval of the difference over seeds: \
+             above dense: doped static at 0.5 (+0.50 points, [+0.10, +0.90]). Below dense: wide static at 0.9 \
+             (-1.00 points, [-1.40, -0.60]). Not distinguishable from dense (the interval holds 0): 1 of 3."
+        );
+        assert!(family_findings(&accuracy[1..]).contains("no dense baseline"));
+    }
+
+    #[test]
+    fn metric_findings_say_where_a_metric_predicts_and_whether_beyond_density() {
+        let correlation = |group: &str, r: f64, ci: (f64, f64), partial_p: f64| CorrelationRow {
+            metric: "ramanujan_gap".into(),
+            group: group.into(),
+            n: 24,
+            pearson_r: Some(r),
+            pearson_p: Some(0.01),
+            spearman_rho: None,
+            spearman_p: None,
+            kendall_tau: None,
+            kendall_p: None,
+            ci_low: Some(ci.0),
+            ci_high: Some(ci.1),
+            partial_r: Some(0.6),
+            partial_p: Some(partial_p),
+            reason: None,
+        };
+        let correlations = [
+            correlation(ALL_GROUP, 0.5, (0.3, 0.6), 0.01),
+            correlation("0.5", 0.1, (-0.2, 0.4), 0.5),
+            correlation("0.9", 0.55, (0.27, 0.75), 0.0005),
+            correlation("0.75", -0.4, (-0.6, -0.1), 0.2),
+        ];
+        let highlighted = ["ramanujan_gap".to_string()];
+        let input = ReportInput {
+            config_toml: "",
+            planned: 0,
+            finished: 0,
+            missing: &[],
+            failed_layers: 0,
+            accuracy: &[],
+            correlations: &correlations,
+            highlighted: &highlighted,
+            correlate_by: "sparsity",
+            figures: &[],
+            skipped: &[],
+            timings: &Timings::default(),
+        };
+        assert_eq!(
+            metric_findings(&input),
+            ["`ramanujan_gap` predicts accuracy at sparsity 0.9 (higher is better: r = 0.55 [0.27, 0.75], and beyond \
+              density (partial r = 0.60, p = 5.0e-4)); at sparsity 0.75 (lower is better: r = -0.40 [-0.60, -0.10], \
+              but not beyond density (partial p = 0.200)); not at sparsity 0.5 (r = 0.10 [-0.20, 0.40])."]
+        );
     }
 }

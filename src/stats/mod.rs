@@ -8,6 +8,7 @@
 mod bootstrap;
 mod correlate;
 mod correlation;
+mod difference;
 mod from_table;
 mod special;
 
@@ -17,6 +18,7 @@ pub use correlate::{
     CorrelateOptions, CorrelationRow, RowsDone, StatsError, ALL_GROUP,
 };
 pub use correlation::{average_ranks, complete_pairs, kendall, partial, pearson, spearman, Estimate, NullReason};
+pub use difference::{welch_difference, MeanDifference, Sample};
 pub use from_table::{
     correlate_table, correlate_table_with_progress, unparsed_cells, TableCorrelation, TableCorrelationError,
 };

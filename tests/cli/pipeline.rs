@@ -114,7 +114,21 @@ fn a_tiny_sweep_writes_every_output_and_they_agree() {
 
     // The accuracy table is the last checkpoints' metadata (one seed: the mean is the value).
     let (header, rows) = read_csv(&out.join("accuracy.csv"));
-    assert_eq!(header, ["family", "sparsity", "method", "layout", "n", "accuracy_mean", "accuracy_sd"]);
+    assert_eq!(
+        header,
+        [
+            "family",
+            "sparsity",
+            "method",
+            "layout",
+            "n",
+            "accuracy_mean",
+            "accuracy_sd",
+            "vs_dense",
+            "vs_dense_low",
+            "vs_dense_high"
+        ]
+    );
     assert_eq!(rows.len(), 2);
     for (row, run) in rows.iter().zip(runs) {
         let meta = metadata(&out.join("runs").join(run).join("epoch_0001.safetensors"));
