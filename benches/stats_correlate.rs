@@ -4,7 +4,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use maskspec::stats::{correlate, kendall, BootstrapOptions, Column, CorrelateInput, CorrelateOptions};
+use maskspec::stats::{
+    bootstrap_interval, correlate, kendall, BootstrapOptions, Column, CorrelateInput, CorrelateOptions,
+};
 
 fn stream(mut state: u64) -> impl FnMut() -> f64 {
     move || {
@@ -34,6 +36,12 @@ fn bench(c: &mut Criterion) {
     let x: Vec<f64> = (0..1_000_000).map(|_| (next() * 300_000.0).floor()).collect();
     let y: Vec<f64> = x.iter().map(|v| v + 100_000.0 * next()).collect();
     group.bench_function("kendall_1000000", |b| b.iter(|| kendall(black_box(&x), black_box(&y)).unwrap()));
+    // The Pearson bootstrap of one metric over a million checkpoints: per resample, draw counts
+    // and weighted sums (`correlate` runs one per metric and group).
+    let options = BootstrapOptions { resamples: 100, seed: 0, ..Default::default() };
+    group.bench_function("bootstrap_pearson_1000000_rows_100_resamples", |b| {
+        b.iter(|| bootstrap_interval(black_box(&x), black_box(&y), &options).unwrap())
+    });
     group.finish();
 }
 

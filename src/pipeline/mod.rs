@@ -338,6 +338,9 @@ fn write_report(
     for (x, y) in &config.report.heatmaps {
         highlighted.extend([x.clone(), y.clone()]);
     }
+    // Each metric once, in the order the report first names it.
+    let mut seen = std::collections::HashSet::new();
+    highlighted.retain(|metric| seen.insert(metric.clone()));
     let failed_layers = collected.runs.iter().map(|r| r.analyzed.failures.len()).sum();
     let input = report::ReportInput {
         config_toml: &config_toml,

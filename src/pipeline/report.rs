@@ -249,7 +249,8 @@ pub fn blocks<'a>(input: &ReportInput<'a>) -> Vec<Block<'a>> {
     blocks.push(Block::Paragraph(family_findings(input.accuracy)));
     if !input.highlighted.is_empty() {
         blocks.push(Block::Paragraph(format!(
-            "Within each {}, a metric predicts accuracy where the bootstrap 95% interval of Pearson's r excludes 0,              and beyond density where the partial correlation controlling for density has p < 0.05:",
+            "Within each {}, a metric predicts accuracy where the bootstrap 95% interval of Pearson's r excludes 0, \
+             and beyond density where the partial correlation controlling for density has p < 0.05:",
             input.correlate_by
         )));
         blocks.push(Block::List(metric_findings(input)));
