@@ -23,6 +23,8 @@ dataset = "fashion"
 # Fractions of each class held out for test (digits only: the others bring their own test set) and validation.
 test_fraction = 0.2
 val_fraction = 0.1
+# Train on about this many samples of the training part, stratified (0: all): a quick trial.
+train_samples = 0
 # mlp or cnn: the dense network every family transforms (SPEC §7).
 model = "mlp"
 hidden_layers = 2

@@ -129,6 +129,10 @@ pub struct TrainConfig {
     /// Fraction of each class held out for the validation accuracy (0: none, `val_acc` is NaN).
     #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainConfig::default().val_fraction))]
     pub val_fraction: f64,
+    /// Train on at most about this many samples of the training part, stratified and seeded
+    /// (0: all of them): a quick trial. Validation and test are unchanged.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = TrainConfig::default().train_samples))]
+    pub train_samples: usize,
 }
 
 impl Default for TrainConfig {
@@ -158,6 +162,7 @@ impl Default for TrainConfig {
             data: None,
             test_fraction: 0.2,
             val_fraction: 0.1,
+            train_samples: 0,
         }
     }
 }

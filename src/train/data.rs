@@ -397,6 +397,15 @@ pub struct Split {
     pub test: Dataset,
 }
 
+/// About `n` of the samples (each class's share rounded), drawn with `seed`: all of them when
+/// `n` is 0 or not below their count.
+pub fn stratified_sample(data: &Dataset, n: usize, seed: u64) -> Dataset {
+    if n == 0 || n >= data.len() {
+        return data.clone();
+    }
+    stratified_split(data, 0.0, n as f64 / data.len() as f64, seed).val
+}
+
 /// Stratified by class: each class's samples are shuffled with `seed` and cut in the given
 /// fractions (rounded per class), so every part keeps the class proportions.
 pub fn stratified_split(data: &Dataset, test_fraction: f64, val_fraction: f64, seed: u64) -> Split {
@@ -453,6 +462,19 @@ mod tests {
             assert_eq!(test.y.iter().filter(|&&y| y == class).count(), 1000, "class {class}");
         }
         assert!(train.x.iter().chain(&test.x).all(|&v| (0.0..=1.0).contains(&v)));
+    }
+
+    #[test]
+    fn a_sample_keeps_the_class_shares() {
+        let (train, _) = fashion().unwrap();
+        let sample = stratified_sample(&train, 1000, 4);
+        assert_eq!(sample.len(), 1000);
+        for class in 0..10u8 {
+            assert_eq!(sample.y.iter().filter(|&&y| y == class).count(), 100, "class {class}");
+        }
+        assert_eq!(sample, stratified_sample(&train, 1000, 4));
+        assert_ne!(sample, stratified_sample(&train, 1000, 5));
+        assert_eq!(stratified_sample(&train, 0, 4).len(), train.len());
     }
 
     #[test]

@@ -167,7 +167,8 @@ fn check_model_size(cfg: &TrainConfig, train: &Dataset, plan: &[sift::BlockPlan]
 /// Trains one run as `cfg` says; `progress` hears every step.
 pub fn train_run(cfg: &TrainConfig, progress: Option<&(dyn Fn(Progress) + Sync)>) -> Result<TrainSummary, TrainError> {
     cfg.validate()?;
-    let split = data::load(cfg.dataset, cfg.data.as_deref(), cfg.test_fraction, cfg.val_fraction, cfg.seed)?;
+    let mut split = data::load(cfg.dataset, cfg.data.as_deref(), cfg.test_fraction, cfg.val_fraction, cfg.seed)?;
+    split.train = data::stratified_sample(&split.train, cfg.train_samples, cfg.seed);
     if split.train.is_empty() || split.test.is_empty() {
         return Err(TrainError::Data {
             name: split.train.name.clone(),

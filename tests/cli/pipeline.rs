@@ -13,6 +13,7 @@ const TINY: &str = r#"
 [training]
 epochs = 1
 checkpoint_every = 1
+train_samples = 1000
 [sweep]
 dense = false
 families = ["wide", "doped"]
@@ -28,6 +29,7 @@ const SMALL: &str = r#"
 [training]
 epochs = 1
 checkpoint_every = 1
+train_samples = 1000
 [sweep]
 dense = true
 families = ["wide", "parallel"]
