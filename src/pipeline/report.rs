@@ -327,7 +327,8 @@ pub fn blocks<'a>(input: &ReportInput<'a>) -> Vec<Block<'a>> {
     blocks.push(Block::List(
         [
             "`config.toml`: the sweep, as run (pass it to `--config` to run it again)",
-            "`runs/NAME/`: each run's checkpoints (`epoch_EEEE.safetensors`), `log.csv` and its analysis",
+            "`runs/NAME/`: each run's checkpoints (`epoch_EEEE.safetensors`), `log.csv`, `spectra.csv` (the spectra \
+             at every checkpoint and mask update) and its analysis",
             "`analysis/summary.csv`, `analysis/layers.csv`, `analysis/analysis.json`: every checkpoint of every run",
             "`analysis/last.csv`: each run's last checkpoint (the rows the tables and figures use)",
             "`accuracy.csv`, `correlations.csv`, `timings.csv`, `figures/`",

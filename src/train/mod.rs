@@ -13,6 +13,7 @@ pub mod kernels;
 pub mod model;
 pub mod optim;
 pub mod sift;
+pub mod spectra;
 pub mod trainer;
 
 pub use config::{ModelKind, TrainConfig};

@@ -8,6 +8,7 @@ use super::dst::{self, Method, Schedule};
 use super::model::{softmax_cross_entropy, Network};
 use super::optim::{CosineSchedule, Sgd};
 use super::sift::{self, MlpShape};
+use super::spectra;
 use super::{ModelKind, TrainConfig, TrainError};
 use crate::checkpoint::safetensors::{write, TensorBytes};
 use rand::seq::SliceRandom;
@@ -226,6 +227,10 @@ fn train_on(
     let mut checkpoints = vec![write_checkpoint(cfg, &train.name, model, &state)?];
     let log_path = cfg.out.join("log.csv");
     let mut log = String::from(LOG_HEADER);
+    let spectra_path = cfg.out.join("spectra.csv");
+    let mut spectra_log = String::from(spectra::HEADER);
+    let run = cfg.run_name();
+    spectra::push_row(&mut spectra_log, &run, 0, 0, "checkpoint", spectra::means(model));
 
     let mut indices: Vec<usize> = (0..train.len()).collect();
     let (mut x, mut y) = (Vec::new(), Vec::new());
@@ -253,6 +258,9 @@ fn train_on(
                 }
             }
             state.step += 1;
+            if fraction.is_some() {
+                spectra::push_row(&mut spectra_log, &run, state.step, epoch, "update", spectra::means(model));
+            }
             loss_sum += loss * batch as f64;
             correct += c;
             if let Some(report) = progress {
@@ -277,7 +285,10 @@ fn train_on(
         let due = cfg.checkpoint_every > 0 && epoch % cfg.checkpoint_every == 0;
         if due || epoch == cfg.epochs {
             checkpoints.push(write_checkpoint(cfg, &train.name, model, &state)?);
+            spectra::push_row(&mut spectra_log, &run, state.step, epoch, "checkpoint", spectra::means(model));
         }
+        crate::atomic::write(&spectra_path, spectra_log.as_bytes())
+            .map_err(|source| TrainError::Io { path: spectra_path.clone(), source })?;
     }
     Ok(TrainSummary {
         run: cfg.run_name(),

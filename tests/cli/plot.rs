@@ -189,6 +189,24 @@ fn every_figure_as_png_and_svg_from_csv_json_and_checkpoints() {
 }
 
 #[test]
+fn evolution_draws_the_spectra_logged_during_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut logs = Vec::new();
+    for family in ["wide", "doped"] {
+        let out = dir.path().join(family);
+        let args = ["train", "--dataset", "digits", "--family", family, "--method", "rigl", "--epochs", "8"];
+        ok(maskspec(&[&args[..], &["--out", path_str(&out)]].concat()));
+        logs.push(out.join("spectra.csv"));
+    }
+    let figure = dir.path().join("e.png");
+    let stderr = ok(maskspec(&["plot", "evolution", path_str(&logs[0]), path_str(&logs[1]), "-o", path_str(&figure)]));
+    // Checkpoints at epochs 0, 5 and 8 and one mask update (step 100) a run; each run measured
+    // from its initial checkpoint, so no note says otherwise.
+    assert!(stderr.contains("8 points from 8 rows") && !stderr.contains("note:"), "{stderr}");
+    assert_eq!(png_size(&figure).0, 1900);
+}
+
+#[test]
 fn a_bad_column_is_one_line_naming_it_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("t.csv");

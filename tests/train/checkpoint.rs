@@ -156,6 +156,36 @@ fn cnn_with_rigl_is_bit_identical_for_a_seed() {
 }
 
 #[test]
+fn spectra_are_logged_at_every_checkpoint_and_mask_update_as_analyze_computes_them() {
+    use maskspec::analyze::{analyze_paths, AnalyzeOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let summary = train_run(&tiny(Family::Wide, Method::Rigl, dir.path(), 0), None).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("spectra.csv")).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next().unwrap(), maskspec::train::spectra::HEADER.trim_end());
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let events = |kind: &str| rows.iter().filter(|r| r[3] == kind).collect::<Vec<_>>();
+    // 81 steps an epoch, 243 in all, updates every 100 steps before 0.75 of them: step 100 only.
+    let updates = events("update");
+    assert_eq!(updates.iter().map(|r| r[1]).collect::<Vec<_>>(), ["100"]);
+    let checkpoints = events("checkpoint");
+    assert_eq!(checkpoints.len(), summary.checkpoints.len());
+    for (row, path) in checkpoints.iter().zip(&summary.checkpoints) {
+        let analysis = analyze_paths(std::slice::from_ref(path), &AnalyzeOptions::default(), None);
+        let report = &analysis.checkpoints[0];
+        assert_eq!(row[1], report.metadata["step"]);
+        assert_eq!(row[4], (row[1] == "0").to_string());
+        for (cell, field) in row[5..].iter().zip(maskspec::train::spectra::FIELDS) {
+            let analyzed = report.summary.get(field).unwrap();
+            let logged: f64 = cell.parse().unwrap();
+            assert!((logged - analyzed).abs() <= 1e-9 * analyzed.abs().max(1.0), "{field}: {logged} vs {analyzed}");
+        }
+    }
+    // The update changed the masks, so the logged spectra moved.
+    assert_ne!(updates[0][5..], checkpoints[0][5..]);
+}
+
+#[test]
 fn bad_options_are_errors_not_panics() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = tiny(Family::Wide, Method::Static, dir.path(), 0);
