@@ -157,8 +157,7 @@ impl Table {
         for (path, part) in parts {
             match &mut table {
                 None => table = Some(part),
-                Some(t) if t.names == part.names => t.rows.extend(part.rows),
-                Some(_) => return Err(TableError::Columns { path }),
+                Some(t) => t.append(part).map_err(|_| TableError::Columns { path })?,
             }
         }
         let mut table = table.ok_or(TableError::Empty)?;
@@ -177,6 +176,16 @@ impl Table {
 
     pub fn len(&self) -> usize {
         self.rows.len()
+    }
+
+    /// Adds `other`'s rows below these; refused (and `other` handed back) unless its columns
+    /// are these, in this order.
+    pub fn append(&mut self, other: Table) -> Result<(), Table> {
+        if other.names != self.names {
+            return Err(other);
+        }
+        self.rows.extend(other.rows);
+        Ok(())
     }
 
     pub fn is_empty(&self) -> bool {

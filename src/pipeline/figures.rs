@@ -5,12 +5,12 @@
 use rayon::prelude::*;
 
 use super::aggregate::{Collected, CsvTable};
-use super::config::SweepConfig;
+use super::config::{AnalysisConfig, SweepConfig};
 use crate::plot::{
     evolution_from_table, heatmap_from_table, scatter_from_table, EvolutionSpec, HeatmapSpec, ImageFormat, PlotError,
     Rendered, ScatterSpec,
 };
-use crate::train::Family;
+use crate::train::{spectra, Family};
 
 /// A rendered figure: where it goes under the output directory and what it shows.
 #[derive(Debug, Clone)]
@@ -78,6 +78,26 @@ fn scatter(last: &crate::table::Table, metric: &str) -> Drawn {
     (format!("figures/scatter_{metric}.png"), caption, scatter_from_table(last, &spec, ImageFormat::Png))
 }
 
+/// The `spectra.csv` the `shown` runs logged while training, as one table: their rows include the
+/// DST mask updates between checkpoints. `None` when the figure's fields are not logged there,
+/// the analysis is not the one the trainer logs (default parameters), or a log is unreadable.
+fn spectra_of(config: &SweepConfig, collected: &Collected, shown: &[&str]) -> Option<crate::table::Table> {
+    let (x, y) = &config.report.evolution;
+    let logged = |field: &str| spectra::FIELDS.contains(&field);
+    if !(logged(x) && logged(y)) || config.analysis != AnalysisConfig::default() {
+        return None;
+    }
+    let mut table: Option<crate::table::Table> = None;
+    for run in collected.runs.iter().filter(|r| shown.contains(&r.spec.name.as_str())) {
+        let part = crate::table::Table::from_csv(&std::fs::read(run.dir.join("spectra.csv")).ok()?).ok()?;
+        match &mut table {
+            None => table = Some(part),
+            Some(table) => table.append(part).ok()?,
+        }
+    }
+    table
+}
+
 /// The runs of the first seed at the highest sparsity: one path each, so the figure stays
 /// readable however large the sweep.
 fn evolution(config: &SweepConfig, collected: &Collected, summary: &CsvTable) -> Drawn {
@@ -87,13 +107,17 @@ fn evolution(config: &SweepConfig, collected: &Collected, summary: &CsvTable) ->
     let top = sparse().map(|r| r.spec.sparsity).fold(0.0, f64::max);
     let shown: Vec<&str> =
         sparse().filter(|r| r.spec.seed == seed && r.spec.sparsity == top).map(|r| r.spec.name.as_str()).collect();
-    let run = summary.column("run");
-    let rows = summary.rows.iter().filter(|row| run.is_some_and(|i| shown.contains(&row[i].as_str()))).cloned();
-    let table = CsvTable { header: summary.header.clone(), rows: rows.collect() }.to_table();
+    let spectra = spectra_of(config, collected, &shown);
+    let moments = if spectra.is_some() { "checkpoint and DST mask update" } else { "checkpoint" };
+    let table = spectra.unwrap_or_else(|| {
+        let run = summary.column("run");
+        let rows = summary.rows.iter().filter(|row| run.is_some_and(|i| shown.contains(&row[i].as_str()))).cloned();
+        CsvTable { header: summary.header.clone(), rows: rows.collect() }.to_table()
+    });
     let spec = EvolutionSpec { x: x.clone(), y: y.clone(), ..Default::default() };
     let caption = format!(
-        "How ({x}, {y}) moves during training for the runs of seed {seed} at sparsity {top} (start and end \
-         marked), and each run's distance from its initial checkpoint."
+        "How ({x}, {y}) moves during training for the runs of seed {seed} at sparsity {top}, at every {moments} \
+         (start and end marked), and each run's distance from its initial checkpoint."
     );
     ("figures/evolution.png".into(), caption, evolution_from_table(&table, &spec, ImageFormat::Png))
 }
