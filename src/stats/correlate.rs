@@ -310,7 +310,8 @@ pub fn to_csv(rows: &[CorrelationRow]) -> String {
     out
 }
 
-fn csv_field(text: &str) -> String {
+/// `text` as one CSV field: quoted when it holds a separator, a quote or a line break.
+pub(crate) fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {

@@ -6,6 +6,7 @@
 //! how the analysis output was read; [`correlate_table`] picks them from a [`crate::table::Table`] by name.
 
 mod bootstrap;
+pub(crate) use correlate::csv_field;
 mod correlate;
 mod correlation;
 mod difference;

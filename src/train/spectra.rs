@@ -37,8 +37,7 @@ pub fn means(model: &dyn Network) -> [Option<f64>; 4] {
 
 /// Appends one row of `spectra.csv` to `log`.
 pub fn push_row(log: &mut String, run: &str, step: usize, epoch: usize, event: &str, means: [Option<f64>; 4]) {
-    let run =
-        if run.contains([',', '"', '\n', '\r']) { format!("\"{}\"", run.replace('"', "\"\"")) } else { run.into() };
+    let run = crate::stats::csv_field(run);
     let init = step == 0 && event == "checkpoint";
     let _ = write!(log, "{run},{step},{epoch},{event},{init}");
     for value in means {
