@@ -89,6 +89,13 @@ struct Evolution<'a> {
 
 const START: RGBColor = RGBColor(255, 255, 255);
 
+/// The polyline through `points` as separate thick segments: plotters mitres the joins of a
+/// thick polyline, and where a trajectory reverses on itself (a mask flipping back and forth
+/// between DST updates) the miter shoots a spike far across the axes.
+fn segments(points: &[(f64, f64)], color: RGBColor) -> impl Iterator<Item = PathElement<(f64, f64)>> + '_ {
+    points.windows(2).map(move |pair| PathElement::new(pair.to_vec(), color.stroke_width(3)))
+}
+
 impl Evolution<'_> {
     fn trajectories<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
         let runs: Vec<Vec<EvolutionPoint>> = self.runs.iter().map(ordered).collect();
@@ -120,7 +127,7 @@ impl Evolution<'_> {
             let color = palette(k);
             let line: Vec<(f64, f64)> = points.iter().map(|p| (p.x, p.y)).collect();
             chart
-                .draw_series(LineSeries::new(line.clone(), color.stroke_width(3)))?
+                .draw_series(segments(&line, color))?
                 .label(run.label.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], color.stroke_width(3)));
             chart.draw_series(line.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
@@ -179,7 +186,7 @@ impl Evolution<'_> {
             .draw()?;
         for (k, curve) in curves.iter().enumerate() {
             let color = palette(k);
-            chart.draw_series(LineSeries::new(curve.clone(), color.stroke_width(3)))?;
+            chart.draw_series(segments(curve, color))?;
             chart.draw_series(curve.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
         }
         Ok(())

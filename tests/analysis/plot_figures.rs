@@ -179,6 +179,37 @@ fn scatter_and_evolution_render() {
     assert!(svg.contains("training step") && svg.contains("ramanujan_gap_imdb (Δr_imdb)"));
 }
 
+/// A mask that flips between two states at every DST update makes its trajectory reverse on
+/// itself; a thick polyline's mitred joins then shoot spikes far past the data, across the axes.
+#[test]
+fn trajectories_that_reverse_stay_inside_their_axes() {
+    let run = EvolutionRun {
+        label: "zigzag".into(),
+        points: (0..=20)
+            .map(|s| {
+                let (x, y) = if s % 2 == 0 { (14.2, 4.3) } else { (16.5, 5.0) };
+                EvolutionPoint { step: 100.0 * s as f64, x: x + 0.001 * s as f64, y }
+            })
+            .collect(),
+    };
+    let options = EvolutionOptions::default();
+    let png = render_evolution(&[run], &options, ImageFormat::Png).unwrap();
+    let decoder = png::Decoder::new(std::io::Cursor::new(png.as_slice()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    let (width, height) = (info.width as usize, info.height as usize);
+    // The first series colour, anywhere left of the trajectory panel's y tick labels or below
+    // its x tick labels, is a line drawn outside the axes.
+    let series = [0u8, 114, 178];
+    let strays = (0..height)
+        .flat_map(|y| (0..width / 2).map(move |x| (x, y)))
+        .filter(|&(x, y)| x < 60 || y + 40 > height)
+        .filter(|&(x, y)| pixels[3 * (y * width + x)..][..3] == series)
+        .count();
+    assert_eq!(strays, 0, "{strays} pixels of the series drawn outside the trajectory axes");
+}
+
 #[test]
 fn constant_accuracy_and_non_finite_points_still_render() {
     let (_keep, dir) = out_dir();
