@@ -17,6 +17,7 @@ pub mod safetensors;
 mod sharded;
 mod stamp;
 pub mod torch;
+mod view;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,6 +28,8 @@ pub use layers::{discover_layers, load_layer, LayerFilter, LayerSpec, WeightLayo
 pub use names::strip_wrappers;
 pub use paired::{mask_companion, open_with_masks, weights_of_masks};
 pub use sharded::{index_of_shard, is_index_name, open_sharded};
+pub(crate) use view::with_slices;
+pub use view::{LayerView, MaskElement, MaskValues, WeightElement, WeightValues};
 
 /// Element types a checkpoint tensor may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,25 +151,10 @@ impl Layer {
         weight: Vec<f64>,
         mask: Option<Vec<bool>>,
     ) -> Result<Layer, LayerError> {
-        if shape.len() != 2 && shape.len() != 4 {
-            return Err(LayerError::Rank { shape });
-        }
-        let expected = shape.iter().product::<usize>();
-        if weight.len() != expected {
-            return Err(LayerError::Length { values: weight.len(), shape, expected });
-        }
-        let mask = match mask {
-            Some(mask) if mask.len() != weight.len() => {
-                return Err(LayerError::MaskLength { mask: mask.len(), weight: weight.len() })
-            }
-            Some(mask) => mask,
-            None => weight.iter().map(|&w| w != 0.0).collect(),
-        };
-        let count = weight.iter().zip(&mask).filter(|(w, &m)| m && !w.is_finite()).count();
-        if count > 0 {
-            return Err(LayerError::NonFinite { count });
-        }
-        Ok(Layer { name: name.into(), shape, weight, mask })
+        let name = name.into();
+        LayerView::new(&name, &shape, WeightValues::F64(&weight), mask.as_deref().map(MaskValues::Bool))?;
+        let mask = mask.unwrap_or_else(|| weight.iter().map(|&w| w != 0.0).collect());
+        Ok(Layer { name, shape, weight, mask })
     }
 
     /// The tensor's name (with `weight_orig` reported as `weight`).

@@ -1,5 +1,7 @@
 use rayon::prelude::*;
 
+use crate::checkpoint::{MaskElement, WeightElement};
+
 /// A sparse matrix in compressed sparse row form. As a biadjacency: rows are output nodes,
 /// columns input nodes, `values` the edge weights `|W_ij|` (the 0/1 graph is the same
 /// pattern with every value taken as 1).
@@ -95,7 +97,12 @@ impl Csr {
     /// The entries of a row-major `n_rows × n_cols` matrix where `keep` is true, with value
     /// `|weight|`. Panics if the lengths disagree with the shape (a caller bug: readers
     /// check shapes first).
-    pub fn from_dense_mask(n_rows: usize, n_cols: usize, keep: &[bool], weight: &[f64]) -> Csr {
+    pub fn from_dense_mask<K: MaskElement, W: WeightElement>(
+        n_rows: usize,
+        n_cols: usize,
+        keep: &[K],
+        weight: &[W],
+    ) -> Csr {
         assert_eq!(keep.len(), n_rows * n_cols);
         assert_eq!(weight.len(), n_rows * n_cols);
         if n_rows == 0 || n_cols == 0 {
@@ -103,7 +110,7 @@ impl Csr {
         }
         // Rows in parallel: count, then fill each row's own slice (a 4096 × 11008 layer took
         // 0.2 s on one thread).
-        let counts: Vec<usize> = keep.par_chunks(n_cols).map(|row| row.iter().filter(|&&k| k).count()).collect();
+        let counts: Vec<usize> = keep.par_chunks(n_cols).map(|row| row.iter().filter(|k| k.kept()).count()).collect();
         let mut row_ptr = Vec::with_capacity(n_rows + 1);
         row_ptr.push(0);
         for count in &counts {
@@ -130,8 +137,8 @@ impl Csr {
                 let mut len = 0;
                 for (c, (&k, &w)) in keep.iter().zip(weight).enumerate() {
                     scratch_cols[len] = c as u32;
-                    scratch_values[len] = w.abs();
-                    len += usize::from(k);
+                    scratch_values[len] = w.magnitude();
+                    len += usize::from(k.kept());
                 }
                 cols.copy_from_slice(&scratch_cols[..len]);
                 vals.copy_from_slice(&scratch_values[..len]);

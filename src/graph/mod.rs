@@ -8,7 +8,7 @@ mod csr;
 pub use components::connected_components;
 pub use csr::{Csr, CsrError};
 
-use crate::checkpoint::Layer;
+use crate::checkpoint::{with_slices, LayerView};
 
 /// The non-isolated part of a layer's graph and what was dropped to get it.
 #[derive(Debug, Clone)]
@@ -24,8 +24,10 @@ pub struct BipartiteGraph {
 
 impl BipartiteGraph {
     /// Builds the biadjacency of `layer` and drops its isolated input and output nodes.
-    pub fn from_layer(layer: &Layer) -> BipartiteGraph {
-        let full = Csr::from_dense_mask(layer.n_rows(), layer.n_cols(), layer.mask(), layer.weight());
+    pub fn from_layer<'a>(layer: impl Into<LayerView<'a>>) -> BipartiteGraph {
+        let layer = layer.into();
+        let full =
+            with_slices!(layer, |weight, keep| Csr::from_dense_mask(layer.n_rows(), layer.n_cols(), keep, weight));
         let (b, kept_in) = full.without_isolated();
         BipartiteGraph { b, dim_in: layer.n_cols(), dim_out: layer.n_rows(), kept_in }
     }

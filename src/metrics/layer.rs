@@ -1,5 +1,5 @@
 use super::{graph_metrics, nested_metrics, MetricParams, NestedMetrics};
-use crate::checkpoint::Layer;
+use crate::checkpoint::LayerView;
 use crate::graph::{connected_components, BipartiteGraph};
 use serde::{Deserialize, Serialize};
 
@@ -45,8 +45,10 @@ pub struct LayerMetrics {
     pub full_spectrum_l2: Option<f64>,
 }
 
-/// All metrics of one layer.
-pub fn layer_metrics(layer: &Layer, params: &MetricParams) -> LayerMetrics {
+/// All metrics of one layer: a [`Layer`](crate::checkpoint::Layer) a reader delivered, or a
+/// [`LayerView`] over arrays the caller owns (read in place).
+pub fn layer_metrics<'a>(layer: impl Into<LayerView<'a>>, params: &MetricParams) -> LayerMetrics {
+    let layer = layer.into();
     let graph = BipartiteGraph::from_layer(layer);
     let (dim_in, dim_out) = (graph.dim_in, graph.dim_out);
     let mut m = LayerMetrics {
