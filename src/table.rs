@@ -170,6 +170,28 @@ impl Table {
 
     const LAYER: &'static str = "layer";
 
+    /// A table of named columns of cells (`None`: empty), as a data frame holds them; every
+    /// column must have as many cells as the first, and names must differ.
+    pub fn from_columns(columns: Vec<(String, Vec<Option<String>>)>) -> Result<Table, String> {
+        let rows = columns.first().map_or(0, |(_, cells)| cells.len());
+        for (i, (name, cells)) in columns.iter().enumerate() {
+            if columns[..i].iter().any(|(n, _)| n == name) {
+                return Err(format!("column `{name}` appears twice; each column needs a name of its own"));
+            }
+            if cells.len() != rows {
+                return Err(format!("column `{name}` has {} values, the first column {rows}", cells.len()));
+            }
+        }
+        let names = columns.iter().map(|(name, _)| name.clone()).collect();
+        let mut table_rows = vec![Vec::with_capacity(columns.len()); rows];
+        for (_, cells) in columns {
+            for (row, cell) in table_rows.iter_mut().zip(cells) {
+                row.push(cell);
+            }
+        }
+        Ok(Table { names, rows: table_rows })
+    }
+
     pub fn names(&self) -> &[String] {
         &self.names
     }

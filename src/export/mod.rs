@@ -37,31 +37,48 @@ fn checkpoint_columns(report: &CheckpointReport) -> Map<String, Value> {
 }
 
 /// One row per checkpoint × layer: the checkpoint columns, then every layer field (SPEC names).
-pub fn layers_csv(analysis: &Analysis) -> Vec<u8> {
-    let rows = analysis.checkpoints.iter().flat_map(|c| {
-        c.layers.iter().map(move |layer| {
-            let mut row = checkpoint_columns(c);
-            row.extend(object(layer));
-            row
+/// The rows of [`layers_csv`], for callers that build their own tables (the Python package).
+pub fn layer_rows(analysis: &Analysis) -> Vec<Map<String, Value>> {
+    analysis
+        .checkpoints
+        .iter()
+        .flat_map(|c| {
+            c.layers.iter().map(move |layer| {
+                let mut row = checkpoint_columns(c);
+                row.extend(object(layer));
+                row
+            })
         })
-    });
-    csv(rows)
+        .collect()
 }
 
 /// One row per checkpoint: the checkpoint columns, then each summary field and its
-/// `FIELD_layers` count.
+/// `FIELD_layers` count. The rows of [`summary_csv`].
+pub fn summary_rows(analysis: &Analysis) -> Vec<Map<String, Value>> {
+    analysis
+        .checkpoints
+        .iter()
+        .map(|c| {
+            let mut row = checkpoint_columns(c);
+            row.extend(object(&c.summary));
+            row
+        })
+        .collect()
+}
+
+/// [`layer_rows`] as CSV.
+pub fn layers_csv(analysis: &Analysis) -> Vec<u8> {
+    csv(layer_rows(analysis))
+}
+
+/// [`summary_rows`] as CSV.
 pub fn summary_csv(analysis: &Analysis) -> Vec<u8> {
-    let rows = analysis.checkpoints.iter().map(|c| {
-        let mut row = checkpoint_columns(c);
-        row.extend(object(&c.summary));
-        row
-    });
-    csv(rows)
+    csv(summary_rows(analysis))
 }
 
 /// CSV with the first row's keys as the header. Nulls are empty cells, so pandas reads them
 /// as NaN; numbers keep every digit serde_json prints (shortest round-trip form).
-fn csv(rows: impl Iterator<Item = Map<String, Value>>) -> Vec<u8> {
+fn csv(rows: Vec<Map<String, Value>>) -> Vec<u8> {
     let mut writer = ::csv::Writer::from_writer(Vec::new());
     let mut header_written = false;
     for row in rows {
