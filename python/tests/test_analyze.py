@@ -90,3 +90,13 @@ def test_correlate_equals_the_cli(cli, fixtures, tmp_path):
     assert maskspec.correlate(dict_input, by="group", resamples=300, seed=7, as_frame=False)["pearson_r"] == ours["pearson_r"].where(ours["pearson_r"].notna(), None).tolist()
     with pytest.raises(ValueError, match="no column `acc`"):
         maskspec.correlate(summary, accuracy="acc")
+
+
+def test_the_notebook_example_runs(capsys):
+    import runpy
+
+    from conftest import REPO
+
+    runpy.run_path(str(REPO / "python" / "examples" / "notebook.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "conv1.weight" in out and "weighted_gap" in out
