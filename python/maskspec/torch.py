@@ -96,7 +96,8 @@ class SpectraLogger:
     ``path`` gets the columns of the ``spectra.csv`` that ``maskspec train`` writes, rewritten
     whole (to a temporary name, then renamed) after each row, so ``maskspec plot evolution``
     reads it and a crash never leaves half a file. ``rows`` holds every row logged, ``frame()``
-    them as a table.
+    them as a table. ``masks`` is a ``{name: tensor}`` dict or a function returning one, for
+    masks kept outside the module that change as training goes (RigL, SET).
     """
 
     HEADER = ("run", "step", "epoch", "event", "init") + SPECTRA_FIELDS
