@@ -16,7 +16,9 @@ def cli():
     """Runs the CLI: ``cli("analyze", ...)`` returns its stdout; MASKSPEC_CLI overrides the binary."""
     binary = os.environ.get("MASKSPEC_CLI")
     if binary is None:
-        subprocess.run(["cargo", "build", "--quiet", "--bin", "maskspec"], cwd=REPO, check=True)
+        # The binary as `cargo test` builds it: after `cargo test` (as in CI) nothing is rebuilt,
+        # where `cargo build` would rebuild the dependencies without the dev-dependencies' features.
+        subprocess.run(["cargo", "test", "--quiet", "--no-run", "--test", "cli"], cwd=REPO, check=True)
         binary = str(REPO / "target" / "debug" / "maskspec")
 
     def run(*args):
