@@ -264,3 +264,27 @@ impl Table {
         Some(self.rows.iter().map(|row| row[index].as_deref().and_then(|c| c.parse().ok())).collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_make_the_table_their_csv_makes() {
+        let cell = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        let columns = vec![
+            ("checkpoint".to_string(), vec![cell("a"), cell("b")]),
+            ("accuracy".to_string(), vec![cell("0.9"), cell("")]),
+        ];
+        let table = Table::from_columns(columns.clone()).unwrap();
+        assert_eq!(table, Table::from_csv(b"checkpoint,accuracy\na,0.9\nb,\n").unwrap());
+        assert_eq!(table.column_f64("accuracy"), Some(vec![Some(0.9), None]));
+        let mut twice = columns.clone();
+        twice.push(("accuracy".to_string(), vec![None, None]));
+        assert!(Table::from_columns(twice).unwrap_err().contains("`accuracy` appears twice"));
+        let mut short = columns;
+        short.push(("density".to_string(), vec![None]));
+        assert!(Table::from_columns(short).unwrap_err().contains("`density` has 1 values, the first column 2"));
+        assert!(Table::from_columns(Vec::new()).unwrap().is_empty());
+    }
+}

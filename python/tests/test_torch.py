@@ -91,3 +91,17 @@ def test_the_logger_writes_what_maskspec_train_writes(cli, tmp_path):
     cli("plot", "evolution", path, "-o", tmp_path / "evolution.png")
     assert (tmp_path / "evolution.png").stat().st_size > 1000
     assert not list(tmp_path.glob(".spectra.*"))
+
+
+def test_the_logger_reads_masks_that_change():
+    model = torch.nn.Linear(64, 32)
+    generator = torch.Generator().manual_seed(3)
+    current = {"weight": torch.rand(32, 64, generator=generator) < 0.2}
+    log = SpectraLogger(model, every=1, masks=lambda: current)
+    first = log(0)
+    current["weight"] = torch.rand(32, 64, generator=generator) < 0.5
+    second = log(1)
+    assert first["weighted_gap"] != second["weighted_gap"]
+    assert second["weighted_gap"] == analyze_module(model, masks=current).summary["weighted_gap"]
+    with pytest.raises(ValueError, match="every=0"):
+        SpectraLogger(model, every=0)
