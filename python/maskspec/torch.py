@@ -42,24 +42,43 @@ def _numpy(tensor: torch.Tensor, mask: bool = False) -> np.ndarray:
     return tensor.cpu().contiguous().numpy()
 
 
+def _parametrization_mask(module: torch.nn.Module, prefix: str) -> Optional[torch.Tensor]:
+    """The mask of a weight under ``torch.nn.utils.parametrize`` (torch.ao.pruning's
+    ``FakeSparsity`` keeps it on the parametrization, outside the state_dict)."""
+    owner = module.get_submodule(prefix) if prefix else module
+    for parametrization in owner.parametrizations.weight:
+        mask = getattr(parametrization, "mask", None)
+        if isinstance(mask, torch.Tensor):
+            return mask
+    return None
+
+
 def module_layers(
     module: torch.nn.Module, masks: Optional[Mapping[str, torch.Tensor]] = None
 ) -> List[Tuple[str, np.ndarray, Optional[np.ndarray]]]:
     """``(name, weight, mask or None)`` for each layer of ``module``, named as in its
-    ``state_dict`` (``weight_orig`` reported as ``weight``), as NumPy views of its tensors."""
+    ``state_dict`` (``weight_orig`` and ``parametrizations.weight.original`` reported as
+    ``weight``), as NumPy views of its tensors."""
     masks = dict(masks or {})
     state = module.state_dict(keep_vars=True)
     layers = []
     for key, tensor in state.items():
         if _is_mask_name(key) or not torch.is_floating_point(tensor) or tensor.dim() not in (2, 4):
             continue
-        name = key
-        for suffix in _UNMASKED:
-            if key.endswith(suffix):
-                name = key[: -len(suffix)] + ".weight"
-        mask = masks.pop(name, None)
-        if mask is None:
+        name, mask = key, None
+        if key.endswith(_UNMASKED[0]):
+            name = key[: -len(_UNMASKED[0])] + ".weight"
             mask = state.get(name + "_mask")
+        elif key.endswith(_UNMASKED[1]):
+            prefix = key[: -len(_UNMASKED[1])]
+            name = prefix + ".weight"
+            mask = _parametrization_mask(module, prefix)
+            if mask is None:  # some other parametrization: analyze the weight it computes
+                tensor = (module.get_submodule(prefix) if prefix else module).weight
+        else:
+            mask = state.get(name + "_mask")
+        given = masks.pop(name, None)
+        mask = given if given is not None else mask
         layers.append((name, _numpy(tensor), None if mask is None else _numpy(mask, mask=True)))
     if masks:
         raise ValueError(f"masks= names layers the module does not have: {', '.join(sorted(masks))}")

@@ -100,3 +100,30 @@ def test_the_notebook_example_runs(capsys):
     runpy.run_path(str(REPO / "python" / "examples" / "notebook.py"), run_name="__main__")
     out = capsys.readouterr().out
     assert "conv1.weight" in out and "weighted_gap" in out
+
+
+def test_without_pandas_tables_are_dicts(fixtures, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pandas", None)  # `import pandas` now raises ImportError
+    analysis = maskspec.analyze(fixtures / "golden" / "conv.safetensors")
+    assert isinstance(analysis.summary, dict) and analysis.summary["checkpoint"] == [str(fixtures / "golden" / "conv.safetensors")]
+    with pytest.raises(ImportError, match="pip install pandas"):
+        maskspec.analyze(fixtures / "golden" / "conv.safetensors", as_frame=True)
+
+
+def test_correlate_reads_numpy_columns(fixtures):
+    rng = np.random.default_rng(2)
+    columns = {
+        "ramanujan_gap": rng.random(12),
+        "accuracy": rng.random(12),
+        "density": np.repeat([0.1, 0.2, 0.3], 4),
+        "sparsity": np.repeat([0.9, 0.8, 0.7], 4),
+        "init": np.array([i % 2 == 0 for i in range(12)]),
+    }
+    as_lists = {name: values.tolist() for name, values in columns.items()}
+    for by in ("sparsity", "init"):
+        got = maskspec.correlate(columns, by=by, resamples=200, as_frame=False)
+        assert got == maskspec.correlate(as_lists, by=by, resamples=200, as_frame=False)
+    assert got["group"] == ["all", "false", "true"]
+    assert maskspec.correlate(columns, by="sparsity", resamples=200, as_frame=False)["group"] == ["all", "0.7", "0.8", "0.9"]

@@ -105,3 +105,19 @@ def test_the_logger_reads_masks_that_change():
     assert second["weighted_gap"] == analyze_module(model, masks=current).summary["weighted_gap"]
     with pytest.raises(ValueError, match="every=0"):
         SpectraLogger(model, every=0)
+
+
+def test_a_torch_ao_sparsifier_mask_is_the_layers_mask():
+    from torch.ao.pruning import WeightNormSparsifier
+
+    torch.manual_seed(4)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Linear(32, 8))
+    sparsifier = WeightNormSparsifier(sparsity_level=0.8, sparse_block_shape=(1, 4), zeros_per_block=4)
+    sparsifier.prepare(model, config=[{"tensor_fqn": "0.weight"}])
+    sparsifier.step()
+    ours = analyze_module(model).layers.set_index("layer")
+    mask = sparsifier.state["0.weight"]["mask"]
+    assert ours.loc["0.weight", "edges"] == int(mask.sum()) < 0.3 * 64 * 32
+    effective = maskspec.layer_metrics(model[0].weight.detach().numpy(), mask.numpy())
+    assert ours.loc["0.weight", "weighted_gap"] == effective["weighted_gap"]
+    assert ours.loc["1.weight", "edges"] == 32 * 8
