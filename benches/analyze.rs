@@ -4,6 +4,9 @@
 //!    layers in memory and end to end from a safetensors file;
 //! 2. one 4096×11008 layer at 50% density (an LLM MLP pruned to 50%), every metric (target ≤ 2 s),
 //!    with weights as a checkpoint stores them (exact f32) and with arbitrary f64 weights.
+//!
+//! Beside each, `whole_process`: `maskspec analyze FILE --no-cache --quiet` as a user runs it,
+//! the process timed from spawn to exit (start, reading, solving, output, exit).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use maskspec::analyze::{analyze_file, AnalyzeOptions};
@@ -14,7 +17,32 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
+
+/// The layers written as a checkpoint stores them: f32 weights, u8 masks.
+fn write_checkpoint(path: &Path, layers: &[Layer]) {
+    let mut tensors = Vec::new();
+    for l in layers {
+        let w: Vec<f32> = l.weight().iter().map(|&v| v as f32).collect();
+        tensors.push((l.name().to_string(), TensorBytes::f32(l.shape().to_vec(), &w)));
+        tensors.push((format!("{}_mask", l.name()), TensorBytes::mask_u8(l.shape().to_vec(), l.mask())));
+    }
+    write(path, &tensors, &BTreeMap::new()).unwrap();
+}
+
+/// One run of the CLI on `path`, as a user types it.
+fn analyze_process(path: &Path) {
+    let status = Command::new(env!("CARGO_BIN_EXE_maskspec"))
+        .args(["analyze", "--no-cache", "--quiet"])
+        .arg(path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("the maskspec binary runs");
+    assert!(status.success(), "maskspec analyze failed on {}", path.display());
+}
 
 /// Weight shapes of the CIFAR ResNet-18 of Sparse-IFT / ICLR 2023 at base width `w`.
 fn resnet18_shapes(w: usize) -> Vec<(String, Vec<usize>)> {
@@ -61,15 +89,10 @@ fn bench_resnet18(c: &mut Criterion) {
     });
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("resnet18.safetensors");
-    let mut tensors = Vec::new();
-    for l in &layers {
-        let w: Vec<f32> = l.weight().iter().map(|&v| v as f32).collect();
-        tensors.push((l.name().to_string(), TensorBytes::f32(l.shape().to_vec(), &w)));
-        tensors.push((format!("{}_mask", l.name()), TensorBytes::mask_u8(l.shape().to_vec(), l.mask())));
-    }
-    write(&path, &tensors, &BTreeMap::new()).unwrap();
+    write_checkpoint(&path, &layers);
     let options = AnalyzeOptions::default();
     group.bench_function("all_metrics_from_safetensors", |b| b.iter(|| analyze_file(&path, &options)));
+    group.bench_function("whole_process", |b| b.iter(|| analyze_process(&path)));
     group.finish();
 }
 
@@ -90,6 +113,10 @@ fn bench_llm_layer(c: &mut Criterion) {
     group.sample_size(10).measurement_time(Duration::from_secs(20));
     group.bench_function("all_metrics_f32_weights", |b| b.iter(|| layer_metrics(&stored, &params)));
     group.bench_function("all_metrics_f64_weights", |b| b.iter(|| layer_metrics(&layer, &params)));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mlp.safetensors");
+    write_checkpoint(&path, std::slice::from_ref(&stored));
+    group.bench_function("whole_process", |b| b.iter(|| analyze_process(&path)));
     group.finish();
 }
 
