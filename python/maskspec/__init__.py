@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 #: The layer means a training run logs (``spectra.csv``): Δr, λ, Δr_imdb, λ_imsg.
-SPECTRA_FIELDS = ("ramanujan_gap", "weighted_gap", "ramanujan_gap_imdb", "weighted_gap_imsg")
+SPECTRA_FIELDS = tuple(_native.SPECTRA_FIELDS)
 
 PathLike = Union[str, "os.PathLike[str]"]
 Columns = Dict[str, List[Any]]
@@ -109,12 +109,6 @@ def _pandas(as_frame: Optional[bool]):
 def _table(columns: Columns, as_frame: Optional[bool]):
     pandas = _pandas(as_frame)
     return pandas.DataFrame(columns) if pandas is not None else columns
-
-
-def _rows_to_columns(rows: Sequence[Mapping[str, Any]]) -> Columns:
-    if not rows:
-        return {}
-    return {name: [row.get(name) for row in rows] for name in rows[0]}
 
 
 def analyze(
@@ -213,8 +207,8 @@ def analyze_layers(
     for name, value in layers.items():
         weight, mask = value if isinstance(value, tuple) else (value, None)
         entries.append((str(name), _weight_array(weight), _mask_array(mask)))
-    rows, summary = _native.analyze_layers(entries, nested=nested, convention=convention)
-    return LayerAnalysis(layers=_table(_rows_to_columns(rows), as_frame), summary=summary)
+    columns, summary = _native.analyze_layers(entries, nested=nested, convention=convention)
+    return LayerAnalysis(layers=_table(columns, as_frame), summary=summary)
 
 
 def layer_metrics(
@@ -231,10 +225,10 @@ def layer_metrics(
     ``[out, in, kh, kw]``; ``mask`` an array of the same shape, or ``None`` for the nonzeros.
     float32/float64 weights and bool/uint8/float masks are read in place, without a copy.
     """
-    rows, _ = _native.analyze_layers(
+    columns, _ = _native.analyze_layers(
         [(name, _weight_array(weight), _mask_array(mask))], nested=nested, convention=convention
     )
-    return rows[0]
+    return {field: cells[0] for field, cells in columns.items()}
 
 
 def _columns_of(data) -> Columns:
@@ -268,7 +262,7 @@ def correlate(
     ``metrics`` defaults to every summary field present except density. One row per
     (metric, group), the columns of ``maskspec correlate --csv``.
     """
-    rows = _native.correlate(
+    columns = _native.correlate(
         list(_columns_of(data).items()),
         metrics=list(metrics),
         accuracy=accuracy,
@@ -278,4 +272,4 @@ def correlate(
         seed=seed,
         confidence=confidence,
     )
-    return _table(_rows_to_columns(rows), as_frame)
+    return _table(columns, as_frame)

@@ -10,8 +10,6 @@ float64 tensors are read in place; others (GPU, half precision) are copied to th
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import tempfile
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -19,7 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import numpy as np
 import torch
 
-from . import SPECTRA_FIELDS, LayerAnalysis, _native, _rows_to_columns, _table
+from . import SPECTRA_FIELDS, LayerAnalysis, _native, _table
 
 __all__ = ["SpectraLogger", "analyze_module", "module_layers"]
 
@@ -98,8 +96,8 @@ def analyze_module(
     """Every SPEC field of each layer of ``module`` (``layers``, one row per layer) and their
     checkpoint summary (``summary``, a dict), as ``maskspec analyze`` gives for its saved
     ``state_dict``. The layers are analyzed in parallel with the GIL released."""
-    rows, summary = _native.analyze_layers(module_layers(module, masks), nested=nested, convention=convention)
-    return LayerAnalysis(layers=_table(_rows_to_columns(rows), as_frame), summary=summary)
+    columns, summary = _native.analyze_layers(module_layers(module, masks), nested=nested, convention=convention)
+    return LayerAnalysis(layers=_table(columns, as_frame), summary=summary)
 
 
 class SpectraLogger:
@@ -119,7 +117,7 @@ class SpectraLogger:
     masks kept outside the module that change as training goes (RigL, SET).
     """
 
-    HEADER = ("run", "step", "epoch", "event", "init") + SPECTRA_FIELDS
+    HEADER = tuple(_native.SPECTRA_HEADER)
 
     def __init__(
         self,
@@ -164,18 +162,14 @@ class SpectraLogger:
         return _table({name: [row[name] for row in self.rows] for name in self.HEADER}, as_frame)
 
     def _write(self) -> None:
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(self.HEADER)
-        for row in self.rows:
-            cells = [row[name] for name in self.HEADER]
-            writer.writerow(["" if c is None else str(c).lower() if isinstance(c, bool) else c for c in cells])
+        rows = [(r["step"], r["epoch"], r["event"], [r[name] for name in SPECTRA_FIELDS]) for r in self.rows]
+        text = _native.spectra_csv(self.run, rows)
         directory = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(directory, exist_ok=True)
         fd, temporary = tempfile.mkstemp(prefix=".spectra.", suffix=".tmp", dir=directory)
         try:
             with os.fdopen(fd, "w", newline="") as f:
-                f.write(out.getvalue())
+                f.write(text)
             os.replace(temporary, self.path)
         except BaseException:
             os.unlink(temporary)

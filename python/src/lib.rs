@@ -8,10 +8,12 @@ use std::path::PathBuf;
 
 use maskspec::analyze::{analyze_paths, AnalyzeOptions, Cache};
 use maskspec::checkpoint::{LayerFilter, LayerView, MaskValues, WeightLayout, WeightValues};
+use maskspec::export::object;
 use maskspec::metrics::{layer_metrics, summarize, Convention, MetricParams};
 use maskspec::provenance::AccuracyTable;
 use maskspec::stats::{correlate_table, BootstrapOptions, CorrelateOptions, TableCorrelation};
 use maskspec::table::Table;
+use maskspec::train::spectra;
 use numpy::{PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -49,16 +51,9 @@ fn object_to_python<'py>(py: Python<'py>, map: &Map<String, Value>) -> PyResult<
     Ok(dict)
 }
 
-fn serialized<T: serde::Serialize>(value: &T) -> Map<String, Value> {
-    match serde_json::to_value(value) {
-        Ok(Value::Object(map)) => map,
-        _ => unreachable!("metrics serialize to objects"),
-    }
-}
-
 /// Rows as columns (`{name: [cell per row]}`), the columns of the first row in its order, as
 /// the CSV export writes its header.
-fn columns<'py>(py: Python<'py>, rows: &[Map<String, Value>]) -> PyResult<Bound<'py, PyDict>> {
+fn rows_as_columns<'py>(py: Python<'py>, rows: &[Map<String, Value>]) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
     let Some(first) = rows.first() else { return Ok(dict) };
     for name in first.keys() {
@@ -125,12 +120,18 @@ fn contiguous<'a, T>(name: &str, what: &str, slice: Result<&'a [T], numpy::AsSli
 /// One layer's arrays, borrowed for as long as the analysis runs.
 struct Borrowed<'py> {
     name: String,
-    shape: Vec<usize>,
     weight: Weight<'py>,
     mask: Option<Mask<'py>>,
 }
 
 impl Borrowed<'_> {
+    fn shape(&self) -> &[usize] {
+        match &self.weight {
+            Weight::F32(a) => a.shape(),
+            Weight::F64(a) => a.shape(),
+        }
+    }
+
     fn view(&self) -> PyResult<LayerView<'_>> {
         let name = &self.name;
         let weight = match &self.weight {
@@ -144,13 +145,13 @@ impl Borrowed<'_> {
             Some(Mask::F32(a)) => Some(MaskValues::F32(contiguous(name, "mask", a.as_slice())?)),
             Some(Mask::F64(a)) => Some(MaskValues::F64(contiguous(name, "mask", a.as_slice())?)),
         };
-        if let Some(mask_shape) = self.mask_shape().filter(|s| *s != self.shape.as_slice()) {
+        if let Some(mask_shape) = self.mask_shape().filter(|s| *s != self.shape()) {
             return Err(PyValueError::new_err(format!(
                 "{name}: the mask's shape {mask_shape:?} is not the weight's {:?}",
-                self.shape
+                self.shape()
             )));
         }
-        LayerView::new(name, &self.shape, weight, mask).map_err(|e| PyValueError::new_err(format!("{name}: {e}")))
+        LayerView::new(name, self.shape(), weight, mask).map_err(|e| PyValueError::new_err(format!("{name}: {e}")))
     }
 
     fn mask_shape(&self) -> Option<&[usize]> {
@@ -164,8 +165,8 @@ impl Borrowed<'_> {
 }
 
 /// Every SPEC field of each `(name, weight, mask or None)` layer, read in place from the
-/// NumPy arrays (PyTorch layout: `[out, in]` or `[out, in, kh, kw]`), and the layers' summary
-/// as `analyze` computes it for one checkpoint.
+/// NumPy arrays (PyTorch layout: `[out, in]` or `[out, in, kh, kw]`), as columns, and the
+/// layers' summary as `analyze` computes it for one checkpoint.
 #[pyfunction]
 #[pyo3(signature = (layers, nested = true, convention = "iclr2023"))]
 fn analyze_layers<'py>(
@@ -173,18 +174,14 @@ fn analyze_layers<'py>(
     layers: Vec<(String, Bound<'py, PyAny>, Option<Bound<'py, PyAny>>)>,
     nested: bool,
     convention: &str,
-) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyDict>)> {
+) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyDict>)> {
     let params = metric_params(nested, convention)?;
     let borrowed: Vec<Borrowed> = layers
         .iter()
         .map(|(name, w, m)| {
             let weight = weight(name, w)?;
-            let shape = match &weight {
-                Weight::F32(a) => a.shape().to_vec(),
-                Weight::F64(a) => a.shape().to_vec(),
-            };
             let mask = m.as_ref().filter(|m| !m.is_none()).map(|m| mask(name, m)).transpose()?;
-            Ok(Borrowed { name: name.clone(), shape, weight, mask })
+            Ok(Borrowed { name: name.clone(), weight, mask })
         })
         .collect::<PyResult<_>>()?;
     let views: Vec<LayerView> = borrowed.iter().map(Borrowed::view).collect::<PyResult<_>>()?;
@@ -194,11 +191,8 @@ fn analyze_layers<'py>(
         let summary = summarize(&metrics, params.convention);
         (metrics, summary)
     });
-    let rows = PyList::empty(py);
-    for m in &metrics {
-        rows.append(object_to_python(py, &serialized(m))?)?;
-    }
-    Ok((rows, object_to_python(py, &serialized(&summary))?))
+    let rows: Vec<_> = metrics.iter().map(object).collect();
+    Ok((rows_as_columns(py, &rows)?, object_to_python(py, &object(&summary))?))
 }
 
 /// `maskspec analyze` on files and directories: the per-layer and summary columns of its
@@ -235,8 +229,8 @@ fn analyze<'py>(
     let options = AnalyzeOptions { filter, params, accuracy, cache: cache.map(Cache::new), masks };
     let analysis = py.detach(|| analyze_paths(&paths, &options, None));
     let result = PyDict::new(py);
-    result.set_item("layers", columns(py, &maskspec::export::layer_rows(&analysis))?)?;
-    result.set_item("summary", columns(py, &maskspec::export::summary_rows(&analysis))?)?;
+    result.set_item("layers", rows_as_columns(py, &maskspec::export::layer_rows(&analysis))?)?;
+    result.set_item("summary", rows_as_columns(py, &maskspec::export::summary_rows(&analysis))?)?;
     let failures: Vec<(String, String)> =
         analysis.failures.iter().map(|f| (f.path.display().to_string(), f.message())).collect();
     result.set_item("failures", failures)?;
@@ -264,7 +258,8 @@ fn cell(value: &Bound<PyAny>) -> PyResult<Option<String>> {
     Ok(Some(value.str()?.to_string()))
 }
 
-/// `maskspec correlate` on columns (`{name: [cell per row]}`): one dict per (metric, group).
+/// `maskspec correlate` on columns (`{name: [cell per row]}`): the columns of its `--csv`, one
+/// row per (metric, group).
 #[pyfunction]
 #[pyo3(signature = (columns, metrics = Vec::new(), accuracy = "accuracy".to_string(), covariate = "density".to_string(), by = None, resamples = 2000, seed = 0, confidence = 0.95))]
 #[allow(clippy::too_many_arguments)]
@@ -278,20 +273,30 @@ fn correlate<'py>(
     resamples: usize,
     seed: u64,
     confidence: f64,
-) -> PyResult<Bound<'py, PyList>> {
-    let columns = columns
+) -> PyResult<Bound<'py, PyDict>> {
+    let cells = columns
         .into_iter()
         .map(|(name, cells)| Ok((name, cells.iter().map(cell).collect::<PyResult<Vec<_>>>()?)))
         .collect::<PyResult<Vec<_>>>()?;
-    let table = Table::from_columns(columns).map_err(PyValueError::new_err)?;
+    let table = Table::from_columns(cells).map_err(PyValueError::new_err)?;
     let bootstrap = BootstrapOptions { resamples, seed, confidence, ..Default::default() };
     let spec = TableCorrelation { metrics, accuracy, covariate, by, options: CorrelateOptions { bootstrap } };
     let rows = py.detach(|| correlate_table(&table, &spec)).map_err(|e| PyValueError::new_err(e.to_string()))?;
-    let list = PyList::empty(py);
-    for row in &rows {
-        list.append(object_to_python(py, &serialized(row))?)?;
+    let rows: Vec<_> = rows.iter().map(object).collect();
+    rows_as_columns(py, &rows)
+}
+
+/// One logged row: step, epoch (if known), event, and the means of `spectra::FIELDS`.
+type SpectraRow = (usize, Option<usize>, String, [Option<f64>; 4]);
+
+/// The text of a `spectra.csv` as `maskspec train` writes it.
+#[pyfunction]
+fn spectra_csv(run: &str, rows: Vec<SpectraRow>) -> String {
+    let mut log = String::from(spectra::HEADER);
+    for (step, epoch, event, means) in rows {
+        spectra::push_row(&mut log, run, step, epoch, &event, means);
     }
-    Ok(list)
+    log
 }
 
 #[pymodule]
@@ -300,5 +305,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(analyze_layers, m)?)?;
     m.add_function(wrap_pyfunction!(analyze, m)?)?;
     m.add_function(wrap_pyfunction!(correlate, m)?)?;
+    m.add_function(wrap_pyfunction!(spectra_csv, m)?)?;
+    m.add("SPECTRA_FIELDS", spectra::FIELDS)?;
+    m.add("SPECTRA_HEADER", spectra::HEADER.trim_end().split(',').collect::<Vec<_>>())?;
     Ok(())
 }

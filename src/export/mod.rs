@@ -10,7 +10,9 @@ pub use readable::readable;
 use crate::analyze::{Analysis, CheckpointReport};
 use serde_json::{Map, Value};
 
-fn object<T: serde::Serialize>(value: &T) -> Map<String, Value> {
+/// A report struct (layer metrics, a summary, a correlation row) as the JSON object its
+/// fields make: the cells of one row, under SPEC's names.
+pub fn object<T: serde::Serialize>(value: &T) -> Map<String, Value> {
     match serde_json::to_value(value) {
         Ok(Value::Object(map)) => map,
         _ => unreachable!("report rows serialize to objects"),

@@ -35,10 +35,12 @@ pub fn means(model: &dyn Network) -> [Option<f64>; 4] {
     FIELDS.map(|field| summary.get(field))
 }
 
-/// Appends one row of `spectra.csv` to `log`.
-pub fn push_row(log: &mut String, run: &str, step: usize, epoch: usize, event: &str, means: [Option<f64>; 4]) {
-    let run = crate::stats::csv_field(run);
+/// Appends one row of `spectra.csv` to `log`; `epoch` is empty when unknown (a user's own
+/// training loop, logging through the Python package).
+pub fn push_row(log: &mut String, run: &str, step: usize, epoch: Option<usize>, event: &str, means: [Option<f64>; 4]) {
+    let (run, event) = (crate::stats::csv_field(run), crate::stats::csv_field(event));
     let init = step == 0 && event == "checkpoint";
+    let epoch = epoch.map(|e| e.to_string()).unwrap_or_default();
     let _ = write!(log, "{run},{step},{epoch},{event},{init}");
     for value in means {
         let _ = write!(log, ",{}", value.map(|v| v.to_string()).unwrap_or_default());

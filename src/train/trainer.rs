@@ -230,7 +230,7 @@ fn train_on(
     let spectra_path = cfg.out.join("spectra.csv");
     let mut spectra_log = String::from(spectra::HEADER);
     let run = cfg.run_name();
-    spectra::push_row(&mut spectra_log, &run, 0, 0, "checkpoint", spectra::means(model));
+    spectra::push_row(&mut spectra_log, &run, 0, Some(0), "checkpoint", spectra::means(model));
 
     let mut indices: Vec<usize> = (0..train.len()).collect();
     let (mut x, mut y) = (Vec::new(), Vec::new());
@@ -259,7 +259,7 @@ fn train_on(
             }
             state.step += 1;
             if fraction.is_some() {
-                spectra::push_row(&mut spectra_log, &run, state.step, epoch, "update", spectra::means(model));
+                spectra::push_row(&mut spectra_log, &run, state.step, Some(epoch), "update", spectra::means(model));
             }
             loss_sum += loss * batch as f64;
             correct += c;
@@ -285,7 +285,7 @@ fn train_on(
         let due = cfg.checkpoint_every > 0 && epoch % cfg.checkpoint_every == 0;
         if due || epoch == cfg.epochs {
             checkpoints.push(write_checkpoint(cfg, &train.name, model, &state)?);
-            spectra::push_row(&mut spectra_log, &run, state.step, epoch, "checkpoint", spectra::means(model));
+            spectra::push_row(&mut spectra_log, &run, state.step, Some(epoch), "checkpoint", spectra::means(model));
         }
         crate::atomic::write(&spectra_path, spectra_log.as_bytes())
             .map_err(|source| TrainError::Io { path: spectra_path.clone(), source })?;
