@@ -289,7 +289,7 @@ pub fn analyze_source(source: &dyn TensorSource, options: &AnalyzeOptions) -> Re
     let specs = checkpoint::discover_layers(source, &options.filter)?;
     let results: Vec<Result<LayerMetrics, CheckpointError>> = specs
         .par_iter()
-        .map(|spec| checkpoint::load_layer(source, spec).map(|layer| layer_metrics(&layer, &options.params)))
+        .map(|spec| checkpoint::read_layer(source, spec).map(|layer| layer_metrics(&layer, &options.params)))
         .collect();
     let mut layers = Vec::new();
     let mut errors = Vec::new();

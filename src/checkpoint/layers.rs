@@ -1,6 +1,8 @@
 //! SPEC §1 mask discovery and layer selection, the same for every format.
 
-use super::{CheckpointError, Layer, TensorSource};
+use super::{
+    map_values, CheckpointError, Layer, LayerView, MaskElement, MaskValues, TensorSource, TensorValues, WeightValues,
+};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 /// Which tensors count as layers: `--include` / `--exclude` globs over layer names.
@@ -45,7 +47,11 @@ impl WeightLayout {
     }
 
     /// `values` (row-major in `shape`, this layout) in PyTorch's order.
-    fn to_torch<T: Copy>(self, shape: &[usize], values: Vec<T>) -> Vec<T> {
+    fn to_torch(self, shape: &[usize], values: TensorValues) -> TensorValues {
+        map_values!(values, |v| self.vec_to_torch(shape, v))
+    }
+
+    fn vec_to_torch<T: Copy>(self, shape: &[usize], values: Vec<T>) -> Vec<T> {
         match (self, shape) {
             (WeightLayout::Torch, _) => values,
             (WeightLayout::Flax, &[i, o]) => (0..o * i).map(|k| values[(k % i) * o + k / i]).collect(),
@@ -211,9 +217,9 @@ pub fn discover_layers(source: &dyn TensorSource, filter: &LayerFilter) -> Resul
 /// Tensor `index`, refused unless it holds as many values as its shape says: every reader
 /// checks sizes when it opens a file, and this keeps a file changed since then (or a reader's
 /// slip) from reaching the graph code with a short tensor.
-fn read_exactly(source: &dyn TensorSource, index: usize) -> Result<Vec<f64>, CheckpointError> {
+fn read_exactly(source: &dyn TensorSource, index: usize) -> Result<TensorValues, CheckpointError> {
     let info = &source.tensors()[index];
-    let values = source.read_f64(index)?;
+    let values = source.read(index)?;
     if values.len() != info.numel() {
         return Err(CheckpointError::tensor(
             source.path(),
@@ -229,12 +235,68 @@ fn read_exactly(source: &dyn TensorSource, index: usize) -> Result<Vec<f64>, Che
     Ok(values)
 }
 
-/// Reads one layer: its effective weight and 0/1 mask, checked for shape agreement and for
-/// finite weights where the mask keeps an edge.
-pub fn load_layer(source: &dyn TensorSource, spec: &LayerSpec) -> Result<Layer, CheckpointError> {
+/// One layer as its file stores it: the weight in f32 when every value is one (f32, f16,
+/// bf16), else f64, and the mask in its own type, both in PyTorch's layout. Analyzed through
+/// [`view`](Self::view) with no conversion to f64; [`load_layer`] makes the owned [`Layer`].
+#[derive(Debug, Clone)]
+pub struct StoredLayer {
+    name: String,
+    shape: Vec<usize>,
+    /// [`TensorValues::F32`] or [`TensorValues::F64`].
+    weight: TensorValues,
+    /// `None`: the nonzero weights are the edges.
+    mask: Option<TensorValues>,
+    /// The weight is `weight_orig`, to be multiplied by the mask.
+    weight_orig: bool,
+}
+
+impl StoredLayer {
+    fn parts(&self) -> (WeightValues<'_>, Option<MaskValues<'_>>) {
+        let weight = match &self.weight {
+            TensorValues::F32(w) => WeightValues::F32(w),
+            TensorValues::F64(w) => WeightValues::F64(w),
+            TensorValues::U8(_) => unreachable!("weights are widened to f32 when read"),
+        };
+        let mask = self.mask.as_ref().map(|m| match m {
+            TensorValues::F64(m) => MaskValues::F64(m),
+            TensorValues::F32(m) => MaskValues::F32(m),
+            TensorValues::U8(m) => MaskValues::U8(m),
+        });
+        (weight, mask)
+    }
+
+    /// The layer, borrowed, for [`layer_metrics`](crate::metrics::layer_metrics).
+    pub fn view(&self) -> LayerView<'_> {
+        let (weight, mask) = self.parts();
+        LayerView::checked_when_read(&self.name, &self.shape, weight, mask)
+    }
+
+    /// Elements of the weight.
+    pub fn len(&self) -> usize {
+        self.weight.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.weight.is_empty()
+    }
+}
+
+impl<'a> From<&'a StoredLayer> for LayerView<'a> {
+    fn from(layer: &'a StoredLayer) -> LayerView<'a> {
+        layer.view()
+    }
+}
+
+/// Reads one layer in the precision it is stored in (see [`StoredLayer`]), checked for shape
+/// agreement, for a mask of numbers and for finite weights where the mask keeps an edge.
+pub fn read_layer(source: &dyn TensorSource, spec: &LayerSpec) -> Result<StoredLayer, CheckpointError> {
     let info = &source.tensors()[spec.weight];
-    let mut weight = read_exactly(source, spec.weight)?;
-    let mask: Vec<bool> = match spec.mask {
+    let weight = match read_exactly(source, spec.weight)? {
+        // A weight stored as bytes (no checkpoint writes one, but nothing forbids it).
+        TensorValues::U8(w) => TensorValues::F32(w.into_iter().map(f32::from).collect()),
+        weight => weight,
+    };
+    let mask = match spec.mask {
         Some(m) => {
             let minfo = &source.tensors()[m];
             if minfo.shape != info.shape {
@@ -248,23 +310,46 @@ pub fn load_layer(source: &dyn TensorSource, spec: &LayerSpec) -> Result<Layer, 
                 ));
             }
             let values = read_exactly(source, m)?;
-            if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
+            if let Some(bad) = values.first_non_finite() {
                 return Err(CheckpointError::tensor(
                     source.path(),
                     &minfo.name,
                     format!("mask holds {bad}; a mask must be 0/1"),
                 ));
             }
-            values.into_iter().map(|v| v != 0.0).collect()
+            Some(spec.layout.to_torch(&info.shape, values))
         }
-        None => weight.iter().map(|&w| w != 0.0).collect(),
+        None => None,
     };
-    if spec.weight_orig {
+    let layer = StoredLayer {
+        name: spec.name.clone(),
+        shape: spec.layout.torch_shape(&info.shape),
+        weight: spec.layout.to_torch(&info.shape, weight),
+        mask,
+        weight_orig: spec.weight_orig,
+    };
+    let (weight, mask) = layer.parts();
+    LayerView::new(&layer.name, &layer.shape, weight, mask)
+        .map_err(|e| CheckpointError::tensor(source.path(), &info.name, e.to_string()))?;
+    Ok(layer)
+}
+
+/// Reads one layer as an owned [`Layer`]: its effective weight in f64 (`weight_orig` times
+/// its mask under `torch.nn.utils.prune`) and its 0/1 mask, checked as [`read_layer`] checks.
+pub fn load_layer(source: &dyn TensorSource, spec: &LayerSpec) -> Result<Layer, CheckpointError> {
+    let stored = read_layer(source, spec)?;
+    let mut weight = stored.weight.into_f64();
+    let mask: Vec<bool> = match stored.mask {
+        Some(TensorValues::U8(m)) => m.iter().map(|&k| k.kept()).collect(),
+        Some(TensorValues::F32(m)) => m.iter().map(|&k| k.kept()).collect(),
+        Some(TensorValues::F64(m)) => m.iter().map(|&k| k.kept()).collect(),
+        None => weight.iter().map(|w| w.kept()).collect(),
+    };
+    if stored.weight_orig {
         for (w, &m) in weight.iter_mut().zip(&mask) {
             *w = if m { *w } else { 0.0 };
         }
     }
-    let (weight, mask) = (spec.layout.to_torch(&info.shape, weight), spec.layout.to_torch(&info.shape, mask));
-    Layer::new(spec.name.clone(), spec.layout.torch_shape(&info.shape), weight, Some(mask))
-        .map_err(|e| CheckpointError::tensor(source.path(), &info.name, e.to_string()))
+    Layer::new(stored.name, stored.shape, weight, Some(mask))
+        .map_err(|e| CheckpointError::tensor(source.path(), &source.tensors()[spec.weight].name, e.to_string()))
 }

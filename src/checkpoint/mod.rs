@@ -17,6 +17,7 @@ pub mod safetensors;
 mod sharded;
 mod stamp;
 pub mod torch;
+mod values;
 mod view;
 
 use std::collections::BTreeMap;
@@ -24,10 +25,12 @@ use std::path::{Path, PathBuf};
 
 pub use detect::Format;
 pub use error::CheckpointError;
-pub use layers::{discover_layers, load_layer, LayerFilter, LayerSpec, WeightLayout};
+pub use layers::{discover_layers, load_layer, read_layer, LayerFilter, LayerSpec, StoredLayer, WeightLayout};
 pub use names::strip_wrappers;
 pub use paired::{mask_companion, open_with_masks, weights_of_masks};
 pub use sharded::{index_of_shard, is_index_name, open_sharded};
+pub(crate) use values::map_values;
+pub use values::TensorValues;
 pub(crate) use view::with_slices;
 pub use view::{LayerView, MaskElement, MaskValues, WeightElement, WeightValues};
 
@@ -56,29 +59,6 @@ impl Dtype {
             Dtype::Bool | Dtype::U8 | Dtype::I8 => 1,
         }
     }
-
-    /// Decodes little-endian elements of this type into f64 (exact for every type but i64
-    /// beyond 2^53, which no weight or mask holds).
-    pub fn decode_le(self, bytes: &[u8], out: &mut Vec<f64>) {
-        let n = bytes.len() / self.size();
-        out.reserve(n);
-        macro_rules! each {
-            ($w:expr, $f:expr) => {
-                out.extend(bytes.chunks_exact($w).map(|c| $f(c.try_into().unwrap())))
-            };
-        }
-        match self {
-            Dtype::F64 => each!(8, f64::from_le_bytes),
-            Dtype::F32 => each!(4, |b| f32::from_le_bytes(b) as f64),
-            Dtype::F16 => each!(2, |b| half::f16::from_le_bytes(b).to_f64()),
-            Dtype::BF16 => each!(2, |b| half::bf16::from_le_bytes(b).to_f64()),
-            Dtype::Bool | Dtype::U8 => out.extend(bytes.iter().map(|&b| b as f64)),
-            Dtype::I8 => out.extend(bytes.iter().map(|&b| b as i8 as f64)),
-            Dtype::I16 => each!(2, |b| i16::from_le_bytes(b) as f64),
-            Dtype::I32 => each!(4, |b| i32::from_le_bytes(b) as f64),
-            Dtype::I64 => each!(8, |b| i64::from_le_bytes(b) as f64),
-        }
-    }
 }
 
 /// Name, type and shape of one tensor of a checkpoint, in file order.
@@ -98,14 +78,19 @@ impl TensorInfo {
 }
 
 /// What every reader produces. Implementations validate sizes against the file when they
-/// open it, so `read_f64` never allocates what a header merely claims.
+/// open it, so `read` never allocates what a header merely claims.
 pub trait TensorSource: Send + Sync {
     /// The file this came from (for error messages).
     fn path(&self) -> &Path;
     /// The tensors, in file order.
     fn tensors(&self) -> &[TensorInfo];
-    /// Tensor `index` of [`tensors`](Self::tensors), converted to f64, row-major (C order).
-    fn read_f64(&self, index: usize) -> Result<Vec<f64>, CheckpointError>;
+    /// Tensor `index` of [`tensors`](Self::tensors), row-major (C order), in the narrowest
+    /// type that holds its values exactly.
+    fn read(&self, index: usize) -> Result<TensorValues, CheckpointError>;
+    /// [`read`](Self::read), converted to f64.
+    fn read_f64(&self, index: usize) -> Result<Vec<f64>, CheckpointError> {
+        self.read(index).map(TensorValues::into_f64)
+    }
     /// String metadata: safetensors' header metadata, or a PyTorch checkpoint's scalar
     /// entries (`epoch`, `best_acc`, ...) as decimal strings. Empty when the format has none.
     fn metadata(&self) -> &BTreeMap<String, String>;

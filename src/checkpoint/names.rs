@@ -9,7 +9,7 @@
 //!   Lightning's (its `pytorch-lightning_version` entry), so a network with a submodule called
 //!   `model` keeps its names elsewhere.
 
-use super::{CheckpointError, TensorInfo, TensorSource};
+use super::{CheckpointError, TensorInfo, TensorSource, TensorValues};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -38,8 +38,8 @@ impl TensorSource for Renamed {
     fn tensors(&self) -> &[TensorInfo] {
         &self.tensors
     }
-    fn read_f64(&self, index: usize) -> Result<Vec<f64>, CheckpointError> {
-        self.inner.read_f64(index)
+    fn read(&self, index: usize) -> Result<TensorValues, CheckpointError> {
+        self.inner.read(index)
     }
     fn metadata(&self) -> &BTreeMap<String, String> {
         self.inner.metadata()

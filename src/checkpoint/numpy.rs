@@ -3,7 +3,7 @@
 //! Only each array's header is read when the file is opened; its data when a layer needs it.
 
 use super::stamp::{self, FileStamp};
-use super::{budget, CheckpointError, Dtype, TensorInfo, TensorSource};
+use super::{budget, map_values, CheckpointError, Dtype, TensorInfo, TensorSource, TensorValues};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -360,7 +360,7 @@ impl TensorSource for NumpyFile {
         &self.tensors
     }
 
-    fn read_f64(&self, index: usize) -> Result<Vec<f64>, CheckpointError> {
+    fn read(&self, index: usize) -> Result<TensorValues, CheckpointError> {
         let info = &self.tensors[index];
         let layout = &self.layouts[index];
         let read_err =
@@ -403,10 +403,10 @@ impl TensorSource for NumpyFile {
                 element.reverse();
             }
         }
-        let mut values = budget::reserve(&self.path, &info.name, info.numel())?;
+        let mut values = TensorValues::reserve(&self.path, &info.name, info.dtype, info.numel())?;
         info.dtype.decode_le(&data, &mut values);
         if layout.fortran && info.shape.len() > 1 {
-            values = fortran_to_c(&values, &info.shape);
+            values = map_values!(values, |v| fortran_to_c(&v, &info.shape));
         }
         Ok(values)
     }
@@ -421,7 +421,7 @@ impl TensorSource for NumpyFile {
 }
 
 /// Reorders a column-major (Fortran) array into row-major (C) order.
-fn fortran_to_c(values: &[f64], shape: &[usize]) -> Vec<f64> {
+fn fortran_to_c<T: Copy>(values: &[T], shape: &[usize]) -> Vec<T> {
     let rank = shape.len();
     let mut f_strides = vec![1usize; rank];
     for d in 1..rank {

@@ -1,7 +1,7 @@
 //! Masks saved in a file of their own: one checkpoint of weights, one of masks with the same
 //! tensor names, read as one checkpoint whose masks are `NAME_mask` (SPEC §1).
 
-use super::{open, CheckpointError, TensorInfo, TensorSource};
+use super::{open, CheckpointError, TensorInfo, TensorSource, TensorValues};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -49,12 +49,12 @@ impl TensorSource for Paired {
     fn tensors(&self) -> &[TensorInfo] {
         &self.tensors
     }
-    fn read_f64(&self, index: usize) -> Result<Vec<f64>, CheckpointError> {
+    fn read(&self, index: usize) -> Result<TensorValues, CheckpointError> {
         let n = self.weights.tensors().len();
         if index < n {
-            self.weights.read_f64(index)
+            self.weights.read(index)
         } else {
-            self.masks.read_f64(index - n)
+            self.masks.read(index - n)
         }
     }
     fn metadata(&self) -> &BTreeMap<String, String> {

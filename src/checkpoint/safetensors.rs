@@ -4,7 +4,7 @@
 //! an error. Also the writer the trainer uses.
 
 use super::stamp::{self, FileStamp};
-use super::{CheckpointError, Dtype, TensorInfo, TensorSource};
+use super::{CheckpointError, Dtype, TensorInfo, TensorSource, TensorValues};
 use safetensors::tensor::Metadata;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -112,7 +112,7 @@ impl TensorSource for SafetensorsFile {
         &self.tensors
     }
 
-    fn read_f64(&self, index: usize) -> Result<Vec<f64>, CheckpointError> {
+    fn read(&self, index: usize) -> Result<TensorValues, CheckpointError> {
         let (start, end) = self.ranges[index];
         let info = &self.tensors[index];
         if start == usize::MAX {
@@ -124,9 +124,8 @@ impl TensorSource for SafetensorsFile {
         }
         let cannot_read =
             |e: std::io::Error| CheckpointError::tensor(&self.path, &info.name, format!("cannot read: {e}"));
-        let mut out = Vec::new();
-        out.try_reserve_exact((end - start) / info.dtype.size()).map_err(|e| cannot_read(std::io::Error::other(e)))?;
-        // Decoded a chunk at a time: the f64 copy is the only full-size buffer.
+        let mut out = TensorValues::reserve(&self.path, &info.name, info.dtype, (end - start) / info.dtype.size())?;
+        // Decoded a chunk at a time: the decoded copy is the only full-size buffer.
         let mut chunk = vec![0u8; READ_CHUNK_BYTES.min(end - start)];
         let mut at = start;
         while at < end {
@@ -276,6 +275,27 @@ mod tests {
         assert_eq!(layer.weight, [1.0, 0.0, -2.5, 0.0, 3.0, 4.0]);
         assert_eq!(layer.mask, [true, false, true, false, true, true]);
         assert_eq!(file.read_f64(2).unwrap(), [0.5, -0.25]);
+    }
+
+    #[test]
+    fn layers_are_read_in_their_stored_precision_with_the_numbers_of_the_owned_layer() {
+        use crate::checkpoint::{read_layer, MaskValues, WeightValues};
+        use crate::metrics::{layer_metrics, MetricParams};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.safetensors");
+        let (tensors, metadata) = sample();
+        write(&path, &tensors, &metadata).unwrap();
+        let file = SafetensorsFile::open(&path).unwrap();
+        let specs = discover_layers(&file, &LayerFilter::default()).unwrap();
+        let stored = read_layer(&file, &specs[0]).unwrap();
+        let view = stored.view();
+        assert!(matches!(view.weight(), WeightValues::F32(w) if w == [1.0, 0.0, -2.5, 0.0, 3.0, 4.0]));
+        assert!(matches!(view.mask(), Some(MaskValues::U8(m)) if m == [1, 0, 1, 0, 1, 1]));
+        let params = MetricParams::default();
+        for spec in &specs {
+            let (stored, owned) = (read_layer(&file, spec).unwrap(), load_layer(&file, spec).unwrap());
+            assert_eq!(layer_metrics(&stored, &params), layer_metrics(&owned, &params));
+        }
     }
 
     #[test]

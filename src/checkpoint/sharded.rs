@@ -3,7 +3,7 @@
 //! (`model.safetensors.index.json`: `{"weight_map": {"name": "shard file"}}`), read as one
 //! checkpoint named after its index.
 
-use super::{open, CheckpointError, TensorInfo, TensorSource};
+use super::{open, CheckpointError, TensorInfo, TensorSource, TensorValues};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -84,9 +84,9 @@ impl TensorSource for Sharded {
     fn tensors(&self) -> &[TensorInfo] {
         &self.tensors
     }
-    fn read_f64(&self, index: usize) -> Result<Vec<f64>, CheckpointError> {
+    fn read(&self, index: usize) -> Result<TensorValues, CheckpointError> {
         let (shard, i) = self.at[index];
-        self.shards[shard].read_f64(i)
+        self.shards[shard].read(i)
     }
     fn metadata(&self) -> &BTreeMap<String, String> {
         &self.metadata

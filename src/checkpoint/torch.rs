@@ -34,7 +34,7 @@ mod scan;
 mod sparse;
 
 use super::stamp::{self, FileStamp};
-use super::{budget, CheckpointError, Dtype, TensorInfo, TensorSource};
+use super::{budget, CheckpointError, Dtype, TensorInfo, TensorSource, TensorValues};
 use pytorch_reader::{PickleValue, PytorchReader};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -281,7 +281,7 @@ fn scalar_text(path: &Path, tensor: &pytorch_reader::Tensor) -> Result<Option<St
     if !readable {
         return Ok(None);
     }
-    let value = read_values(path, tensor, dtype)?;
+    let value = read_values(path, tensor, dtype)?.into_f64();
     Ok(value.first().map(|&v| match dtype {
         Dtype::F64 => v.to_string(),
         Dtype::F32 | Dtype::F16 | Dtype::BF16 => (v as f32).to_string(),
@@ -292,7 +292,7 @@ fn scalar_text(path: &Path, tensor: &pytorch_reader::Tensor) -> Result<Option<St
 /// A stored tensor's values. The reader hands back native-endian bytes, and refuses
 /// big-endian files, so on the little-endian hosts maskspec builds for these are
 /// little-endian.
-fn read_values(path: &Path, tensor: &pytorch_reader::Tensor, dtype: Dtype) -> Result<Vec<f64>, CheckpointError> {
+fn read_values(path: &Path, tensor: &pytorch_reader::Tensor, dtype: Dtype) -> Result<TensorValues, CheckpointError> {
     let bytes = tensor.read().map_err(|e| {
         CheckpointError::tensor(
             path,
@@ -300,7 +300,7 @@ fn read_values(path: &Path, tensor: &pytorch_reader::Tensor, dtype: Dtype) -> Re
             format!("cannot read its data ({e}); the file is truncated or corrupt"),
         )
     })?;
-    let mut values = budget::reserve(path, &tensor.name, tensor.num_elements())?;
+    let mut values = TensorValues::reserve(path, &tensor.name, dtype, tensor.num_elements())?;
     dtype.decode_le(&bytes, &mut values);
     Ok(values)
 }
@@ -531,7 +531,7 @@ impl TensorSource for TorchFile {
         &self.tensors
     }
 
-    fn read_f64(&self, index: usize) -> Result<Vec<f64>, CheckpointError> {
+    fn read(&self, index: usize) -> Result<TensorValues, CheckpointError> {
         let info = &self.tensors[index];
         let (stored, readable) = match &self.handles[index] {
             Handle::Dense { tensor, readable } => (tensor, *readable),
@@ -555,7 +555,7 @@ impl TensorSource for TorchFile {
             }
             Handle::Sparse { tensor, pattern, .. } => {
                 let (values_dtype, _) = dtype_of(tensor.values.dtype());
-                sparse::densify(&self.path, tensor, values_dtype, *pattern)
+                sparse::densify(&self.path, tensor, values_dtype, *pattern).map(TensorValues::F64)
             }
         }
     }

@@ -170,6 +170,16 @@ impl<'a> LayerView<'a> {
         Ok(view)
     }
 
+    /// A view of parts [`new`](Self::new) accepted when their layer was read.
+    pub(super) fn checked_when_read(
+        name: &'a str,
+        shape: &'a [usize],
+        weight: WeightValues<'a>,
+        mask: Option<MaskValues<'a>>,
+    ) -> LayerView<'a> {
+        LayerView { name, shape, weight, mask }
+    }
+
     pub fn name(&self) -> &'a str {
         self.name
     }

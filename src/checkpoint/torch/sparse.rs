@@ -39,7 +39,7 @@ pub fn densify(
     let mut dense = budget::reserve(path, &sparse.name, len)?;
     dense.resize(len, 0.0);
 
-    let values = if pattern { Vec::new() } else { read_values(path, &sparse.values, values_dtype)? };
+    let values = if pattern { Vec::new() } else { read_values(path, &sparse.values, values_dtype)?.into_f64() };
     let indices: Vec<Vec<i64>> =
         sparse.indices.iter().map(|t| read_indices(path, &sparse.name, t)).collect::<Result<_, _>>()?;
     let nnz = sparse.values.shape()[0];
