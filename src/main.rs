@@ -406,13 +406,8 @@ fn check_outputs(outputs: &[&PathBuf], inputs: &[PathBuf]) -> Result<()> {
 /// The table `plot` and `correlate` read, with a progress bar while checkpoints are analyzed.
 fn load_table(paths: &[PathBuf], layer: Option<&str>) -> Result<(maskspec::table::Table, Vec<Failure>)> {
     let bar = cli::progress::analyze_bar();
-    let loaded = maskspec::table::Table::load(
-        paths,
-        layer,
-        &AnalyzeOptions::default(),
-        Some(&|event| cli::progress::on_analyze(&bar, event)),
-    );
-    bar.finish_and_clear();
+    let loaded = maskspec::table::Table::load(paths, layer, &AnalyzeOptions::default(), Some(&|event| bar.on(event)));
+    bar.finish();
     Ok(loaded?)
 }
 
@@ -447,8 +442,8 @@ fn analyze(args: &AnalyzeArgs) -> Result<ExitCode> {
     check_outputs(&outputs, &inputs)?;
     let options = AnalyzeOptions { filter, params, accuracy, cache, masks: args.masks.clone() };
     let bar = cli::progress::analyze_bar();
-    let analysis = analyze_paths(&args.paths, &options, Some(&|event| cli::progress::on_analyze(&bar, event)));
-    bar.finish_and_clear();
+    let analysis = analyze_paths(&args.paths, &options, Some(&|event| bar.on(event)));
+    bar.finish();
 
     let outputs: [(&Option<PathBuf>, Render); 3] = [
         (&args.json, maskspec::export::json),

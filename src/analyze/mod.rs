@@ -1,16 +1,17 @@
 //! Paths → reports: every checkpoint under the given paths, every layer of each, in parallel
-//! (rayon over files and over layers, so a single big checkpoint keeps both cores busy too).
+//! (over files, and over layers when there are fewer files than cores, so a single big
+//! checkpoint keeps every core busy too; see [`schedule`]).
 //! A bad file or layer becomes a [`Failure`] and the run goes on. With a [`Cache`], files
 //! analyzed before (same path, size, mtime and settings) are not analyzed again.
 
 pub mod cache;
+mod schedule;
 
 pub use cache::Cache;
 
 use crate::checkpoint::{self, CheckpointError, LayerFilter, TensorSource};
 use crate::metrics::{layer_metrics, summarize, CheckpointSummary, LayerMetrics, MetricParams};
 use crate::provenance::{self, AccuracyTable, CheckpointInfo};
-use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -127,21 +128,31 @@ fn displayed<S: serde::Serializer>(paths: &[PathBuf], serializer: S) -> Result<S
 
 /// What [`analyze_paths`] tells a progress display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AnalyzeEvent {
     /// The walk is done: this many checkpoint files will be analyzed.
     Found { files: usize },
+    /// A file was opened (or found in the cache) with this many layers to analyze.
+    Layers { count: usize },
+    /// This many more layers are analyzed (or failed, or came from the cache).
+    LayersDone { count: usize },
     /// One more file is analyzed (or failed).
     FileDone,
+}
+
+/// Where [`AnalyzeEvent`]s go, if anywhere.
+type Progress<'a> = Option<&'a (dyn Fn(AnalyzeEvent) + Sync)>;
+
+fn tell(progress: Progress, event: AnalyzeEvent) {
+    if let Some(progress) = progress {
+        progress(event);
+    }
 }
 
 /// Analyzes every checkpoint under `paths` (files as given, directories walked recursively).
 /// `progress`, when given, hears how many files were found and then each file finished (from
 /// the worker threads).
-pub fn analyze_paths(
-    paths: &[PathBuf],
-    options: &AnalyzeOptions,
-    progress: Option<&(dyn Fn(AnalyzeEvent) + Sync)>,
-) -> Analysis {
+pub fn analyze_paths(paths: &[PathBuf], options: &AnalyzeOptions, progress: Progress) -> Analysis {
     let (mut failures, mut skipped) = (Vec::new(), Vec::new());
     // (file, the sweep root it was found under)
     let mut files: Vec<(PathBuf, PathBuf)> = Vec::new();
@@ -162,21 +173,25 @@ pub fn analyze_paths(
     }
     files.sort();
     files.dedup_by(|a, b| a.0 == b.0);
-    if let Some(progress) = progress {
-        progress(AnalyzeEvent::Found { files: files.len() });
-    }
+    tell(progress, AnalyzeEvent::Found { files: files.len() });
     let cached = AtomicUsize::new(0);
     let cache_unwritable = OnceLock::new();
-    let results: Vec<(Option<CheckpointReport>, Vec<Failure>)> = files
-        .par_iter()
-        .map(|(file, root)| {
-            let result = analyze_file_in(file, root, options, &cached, &cache_unwritable);
-            if let Some(progress) = progress {
-                progress(AnalyzeEvent::FileDone);
-            }
-            result
-        })
-        .collect();
+    // Files in parallel, and each file's layers over the cores the files leave.
+    let threads = rayon::current_num_threads();
+    let file_threads = threads.min(files.len()).max(1);
+    let run = Run {
+        options,
+        threads: threads / file_threads,
+        cached: &cached,
+        cache_unwritable: &cache_unwritable,
+        progress,
+    };
+    let size = |(file, _): &(PathBuf, PathBuf)| std::fs::metadata(file).map_or(0, |m| m.len());
+    let results = schedule::costliest_first(&files, file_threads, size, |(file, root)| {
+        let result = run.file(file, root);
+        tell(progress, AnalyzeEvent::FileDone);
+        result
+    });
     let mut checkpoints = Vec::new();
     for (report, file_failures) in results {
         checkpoints.extend(report);
@@ -198,64 +213,84 @@ pub fn analyze_paths(
 /// One checkpoint on its own (its directory is the sweep root). A cache that cannot be
 /// written is passed over in silence.
 pub fn analyze_file(path: &Path, options: &AnalyzeOptions) -> (Option<CheckpointReport>, Vec<Failure>) {
-    analyze_file_in(path, path.parent().unwrap_or(Path::new("")), options, &AtomicUsize::new(0), &OnceLock::new())
+    let (cached, cache_unwritable) = (AtomicUsize::new(0), OnceLock::new());
+    let run = Run {
+        options,
+        threads: rayon::current_num_threads(),
+        cached: &cached,
+        cache_unwritable: &cache_unwritable,
+        progress: None,
+    };
+    run.file(path, path.parent().unwrap_or(Path::new("")))
 }
 
-fn analyze_file_in(
-    path: &Path,
-    root: &Path,
-    options: &AnalyzeOptions,
-    cached: &AtomicUsize,
-    cache_unwritable: &OnceLock<String>,
-) -> (Option<CheckpointReport>, Vec<Failure>) {
-    let masks = options.masks.clone().or_else(|| checkpoint::mask_companion(path));
-    // The masks' file is part of what the numbers depend on.
-    let settings = match &masks {
-        Some(masks) => Cache::key(masks, &options.settings()).map(|k| format!("masks: {k}")),
-        None => Some(options.settings()),
-    };
-    let key = options.cache.as_ref().zip(settings).and_then(|(_, settings)| Cache::key(path, &settings));
-    let hit = options.cache.as_ref().zip(key.as_ref()).and_then(|(cache, key)| cache.load(key));
-    let (entry, failures) = match hit {
-        Some(entry) => {
-            if entry.layer_errors.is_empty() {
-                cached.fetch_add(1, Ordering::Relaxed);
-            }
-            let failures = (entry.layer_errors.iter())
-                .map(|message| Failure::new(path, FailureError::Cached { message: message.clone() }))
-                .collect();
-            (entry, failures)
-        }
-        None => {
-            let source = match &masks {
-                Some(masks) => checkpoint::open_with_masks(path, masks),
-                None => checkpoint::open(path),
-            };
-            let found = match source.and_then(|source| analyze_source(source.as_ref(), options)) {
-                Ok(found) => found,
-                Err(e) => return (None, vec![Failure::new(path, e)]),
-            };
-            let entry = cache::Entry {
-                key: key.clone().unwrap_or_default(),
-                metadata: found.metadata,
-                layers: found.layers,
-                layer_errors: found.errors.iter().map(|e| one_line(&e.to_string())).collect(),
-            };
-            let failures: Vec<Failure> = found.errors.into_iter().map(|e| Failure::new(path, e)).collect();
-            if let (Some(cache), Some(_)) = (&options.cache, &key) {
-                if let Err(source) = cache.store(&entry) {
-                    let _ = cache_unwritable.set(format!("{}: {source}", cache.dir().display()));
+/// What every file of one run shares.
+struct Run<'a> {
+    options: &'a AnalyzeOptions,
+    /// Threads for one file's layers.
+    threads: usize,
+    cached: &'a AtomicUsize,
+    cache_unwritable: &'a OnceLock<String>,
+    progress: Progress<'a>,
+}
+
+impl Run<'_> {
+    /// One checkpoint: from the cache, or read and analyzed (and then cached).
+    fn file(&self, path: &Path, root: &Path) -> (Option<CheckpointReport>, Vec<Failure>) {
+        let Run { options, cached, cache_unwritable, progress, .. } = *self;
+        let masks = options.masks.clone().or_else(|| checkpoint::mask_companion(path));
+        // The masks' file is part of what the numbers depend on.
+        let settings = match &masks {
+            Some(masks) => Cache::key(masks, &options.settings()).map(|k| format!("masks: {k}")),
+            None => Some(options.settings()),
+        };
+        let key = options.cache.as_ref().zip(settings).and_then(|(_, settings)| Cache::key(path, &settings));
+        let hit = options.cache.as_ref().zip(key.as_ref()).and_then(|(cache, key)| cache.load(key));
+        let (entry, failures) = match hit {
+            Some(entry) => {
+                if entry.layer_errors.is_empty() {
+                    cached.fetch_add(1, Ordering::Relaxed);
                 }
+                let count = entry.layers.len() + entry.layer_errors.len();
+                tell(progress, AnalyzeEvent::Layers { count });
+                tell(progress, AnalyzeEvent::LayersDone { count });
+                let failures = (entry.layer_errors.iter())
+                    .map(|message| Failure::new(path, FailureError::Cached { message: message.clone() }))
+                    .collect();
+                (entry, failures)
             }
-            (entry, failures)
+            None => {
+                let source = match &masks {
+                    Some(masks) => checkpoint::open_with_masks(path, masks),
+                    None => checkpoint::open(path),
+                };
+                let found =
+                    match source.and_then(|source| analyze_layers(source.as_ref(), options, self.threads, progress)) {
+                        Ok(found) => found,
+                        Err(e) => return (None, vec![Failure::new(path, e)]),
+                    };
+                let entry = cache::Entry {
+                    key: key.clone().unwrap_or_default(),
+                    metadata: found.metadata,
+                    layers: found.layers,
+                    layer_errors: found.errors.iter().map(|e| one_line(&e.to_string())).collect(),
+                };
+                let failures: Vec<Failure> = found.errors.into_iter().map(|e| Failure::new(path, e)).collect();
+                if let (Some(cache), Some(_)) = (&options.cache, &key) {
+                    if let Err(source) = cache.store(&entry) {
+                        let _ = cache_unwritable.set(format!("{}: {source}", cache.dir().display()));
+                    }
+                }
+                (entry, failures)
+            }
+        };
+        // A checkpoint with a layer that could not be read is not reported: its summary would be
+        // over fewer layers than the model has, a number that looks right and is not.
+        if !entry.layer_errors.is_empty() {
+            return (None, failures);
         }
-    };
-    // A checkpoint with a layer that could not be read is not reported: its summary would be
-    // over fewer layers than the model has, a number that looks right and is not.
-    if !entry.layer_errors.is_empty() {
-        return (None, failures);
+        (Some(report(path, root, entry.metadata, entry.layers, options)), failures)
     }
-    (Some(report(path, root, entry.metadata, entry.layers, options)), failures)
 }
 
 fn report(
@@ -284,13 +319,28 @@ pub struct SourceAnalysis {
     pub errors: Vec<CheckpointError>,
 }
 
-/// Analyzes every selected layer of an open checkpoint.
+/// Analyzes every selected layer of an open checkpoint, on every core.
 pub fn analyze_source(source: &dyn TensorSource, options: &AnalyzeOptions) -> Result<SourceAnalysis, CheckpointError> {
+    analyze_layers(source, options, rayon::current_num_threads(), None)
+}
+
+/// [`analyze_source`] on `threads` threads of its own, the biggest layers first. Each thread
+/// reads its next layer while the others solve theirs, so at most `threads` layers are in
+/// memory at once.
+fn analyze_layers(
+    source: &dyn TensorSource,
+    options: &AnalyzeOptions,
+    threads: usize,
+    progress: Progress,
+) -> Result<SourceAnalysis, CheckpointError> {
     let specs = checkpoint::discover_layers(source, &options.filter)?;
-    let results: Vec<Result<LayerMetrics, CheckpointError>> = specs
-        .par_iter()
-        .map(|spec| checkpoint::read_layer(source, spec).map(|layer| layer_metrics(&layer, &options.params)))
-        .collect();
+    tell(progress, AnalyzeEvent::Layers { count: specs.len() });
+    let size = |spec: &checkpoint::LayerSpec| source.tensors()[spec.weight].numel() as u64;
+    let results = schedule::costliest_first(&specs, threads, size, |spec| {
+        let result = checkpoint::read_layer(source, spec).map(|layer| layer_metrics(&layer, &options.params));
+        tell(progress, AnalyzeEvent::LayersDone { count: 1 });
+        result
+    });
     let mut layers = Vec::new();
     let mut errors = Vec::new();
     for result in results {

@@ -2,6 +2,7 @@
 //! nothing is drawn, so batch logs stay clean.
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use maskspec::analyze::AnalyzeEvent;
@@ -16,15 +17,39 @@ fn bar(template: &str) -> ProgressBar {
     bar
 }
 
-/// `analyze`: checkpoints done out of those found.
-pub fn analyze_bar() -> ProgressBar {
-    bar("{spinner} analyzing {pos}/{len} checkpoints [{bar:30}] {elapsed} (eta {eta})")
+/// `analyze`: layers done out of those found so far (a file's count is known once it is
+/// open), with the checkpoints done out of those found.
+pub struct AnalyzeBar {
+    bar: ProgressBar,
+    files: AtomicUsize,
+    files_done: AtomicUsize,
 }
 
-pub fn on_analyze(bar: &ProgressBar, event: AnalyzeEvent) {
-    match event {
-        AnalyzeEvent::Found { files } => bar.set_length(files as u64),
-        AnalyzeEvent::FileDone => bar.inc(1),
+pub fn analyze_bar() -> AnalyzeBar {
+    AnalyzeBar {
+        bar: bar("{spinner} analyzing {pos}/{len} layers, {msg} [{bar:30}] {elapsed} (eta {eta})"),
+        files: AtomicUsize::new(0),
+        files_done: AtomicUsize::new(0),
+    }
+}
+
+impl AnalyzeBar {
+    pub fn on(&self, event: AnalyzeEvent) {
+        match event {
+            AnalyzeEvent::Found { files } => self.files.store(files, Ordering::Relaxed),
+            AnalyzeEvent::Layers { count } => self.bar.inc_length(count as u64),
+            AnalyzeEvent::LayersDone { count } => self.bar.inc(count as u64),
+            AnalyzeEvent::FileDone => {
+                self.files_done.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        let (done, files) = (self.files_done.load(Ordering::Relaxed), self.files.load(Ordering::Relaxed));
+        self.bar.set_message(format!("{done}/{files} checkpoints"));
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
     }
 }
 

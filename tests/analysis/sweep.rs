@@ -123,3 +123,30 @@ fn the_cache_makes_a_second_run_analyze_only_new_files() {
     assert_eq!((third.analyzed, third.cached), (1, 8));
     assert_eq!(row(&third, "b/init.pt").info.accuracy, Some(0.42));
 }
+
+/// What a progress display hears: every file found, each file's layers as it opens (or comes
+/// from the cache), and every layer and file done, from whichever thread finished it.
+#[test]
+fn progress_counts_every_layer_of_every_file_computed_or_cached() {
+    use maskspec::analyze::AnalyzeEvent;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let table = make_sweep(dir.path());
+    let runs = dir.path().join("runs");
+    let cache = dir.path().join("cache");
+    for _ in 0..2 {
+        let counts: [AtomicUsize; 4] = Default::default();
+        let progress = |event: AnalyzeEvent| match event {
+            AnalyzeEvent::Found { files } => counts[0].store(files, Ordering::SeqCst),
+            AnalyzeEvent::Layers { count } => _ = counts[1].fetch_add(count, Ordering::SeqCst),
+            AnalyzeEvent::LayersDone { count } => _ = counts[2].fetch_add(count, Ordering::SeqCst),
+            AnalyzeEvent::FileDone => _ = counts[3].fetch_add(1, Ordering::SeqCst),
+            _ => {}
+        };
+        let analysis = analyze_paths(std::slice::from_ref(&runs), &options(&table, Some(&cache)), Some(&progress));
+        let layers: usize = analysis.checkpoints.iter().map(|c| c.layers.len()).sum();
+        let [found, opened, done, files] = counts.map(AtomicUsize::into_inner);
+        assert_eq!((found, files), (9, 9), "every file found is done, the corrupt one too");
+        assert_eq!((opened, done), (layers, layers), "cached: {}", analysis.cached);
+    }
+}
