@@ -4,9 +4,11 @@
 
 mod components;
 mod csr;
+mod pattern;
 
 pub use components::connected_components;
 pub use csr::{Csr, CsrError};
+pub use pattern::{detect_pattern, Pattern};
 
 use crate::checkpoint::{with_slices, LayerView};
 
@@ -20,6 +22,8 @@ pub struct BipartiteGraph {
     pub dim_out: usize,
     /// Original column index of each kept input node (for degree classes and debugging).
     pub kept_in: Vec<usize>,
+    /// The mask's structure, on the whole layer (isolated nodes included).
+    pub pattern: Pattern,
 }
 
 impl BipartiteGraph {
@@ -28,8 +32,9 @@ impl BipartiteGraph {
         let layer = layer.into();
         let full =
             with_slices!(layer, |weight, keep| Csr::from_dense_mask(layer.n_rows(), layer.n_cols(), keep, weight));
+        let pattern = detect_pattern(&full);
         let (b, kept_in) = full.without_isolated();
-        BipartiteGraph { b, dim_in: layer.n_cols(), dim_out: layer.n_rows(), kept_in }
+        BipartiteGraph { b, dim_in: layer.n_cols(), dim_out: layer.n_rows(), kept_in, pattern }
     }
 
     pub fn edges(&self) -> usize {

@@ -17,6 +17,8 @@ pub struct LayerMetrics {
     pub n_out: usize,
     pub edges: usize,
     pub density: f64,
+    /// The mask's structure: `unstructured`, `blockRxC`, `N:M`, `fan-in`, `dense` or `empty`.
+    pub pattern: String,
     pub isolated_in: usize,
     pub isolated_out: usize,
     pub collapsed: bool,
@@ -60,6 +62,7 @@ pub fn layer_metrics<'a>(layer: impl Into<LayerView<'a>>, params: &MetricParams)
         n_out: graph.n_out(),
         edges: graph.edges(),
         density: graph.edges() as f64 / (dim_in * dim_out) as f64,
+        pattern: graph.pattern.to_string(),
         isolated_in: graph.isolated_in(),
         isolated_out: graph.isolated_out(),
         collapsed: graph.edges() == 0,

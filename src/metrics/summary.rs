@@ -37,6 +37,9 @@ pub const SUMMARY_FIELDS: &[&str] = &[
 pub struct CheckpointSummary {
     pub layers: usize,
     pub collapsed_layers: usize,
+    /// The pattern every layer that has edges shares (`block4x4`, `2:4`, ...), `mixed` when
+    /// they differ, `empty` when none has an edge.
+    pub pattern: String,
     /// `(field, mean, layers)` in [`SUMMARY_FIELDS`] order.
     pub means: Vec<(&'static str, Option<f64>, usize)>,
 }
@@ -76,14 +79,23 @@ pub fn summarize(layers: &[LayerMetrics], convention: Convention) -> CheckpointS
             (field, mean, xs.len())
         })
         .collect();
-    CheckpointSummary { layers: layers.len(), collapsed_layers: layers.iter().filter(|l| l.collapsed).count(), means }
+    let mut patterns = layers.iter().filter(|l| !l.collapsed).map(|l| l.pattern.as_str());
+    let first = patterns.next().unwrap_or("empty");
+    let pattern = if patterns.all(|p| p == first) { first } else { "mixed" }.to_string();
+    CheckpointSummary {
+        layers: layers.len(),
+        collapsed_layers: layers.iter().filter(|l| l.collapsed).count(),
+        pattern,
+        means,
+    }
 }
 
 impl Serialize for CheckpointSummary {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(2 + 2 * self.means.len()))?;
+        let mut map = serializer.serialize_map(Some(3 + 2 * self.means.len()))?;
         map.serialize_entry("layers", &self.layers)?;
         map.serialize_entry("collapsed_layers", &self.collapsed_layers)?;
+        map.serialize_entry("pattern", &self.pattern)?;
         for (field, mean, count) in &self.means {
             map.serialize_entry(field, mean)?;
             map.serialize_entry(&format!("{field}_layers"), count)?;

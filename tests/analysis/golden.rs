@@ -57,6 +57,7 @@ golden! {
     collapsed_layer => "collapsed",
     bool_mask => "bool_mask",
     resnet18_width16 => "resnet18_w16",
+    structured_masks => "structured",
 }
 
 #[test]
