@@ -507,7 +507,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
-    cli::memory::one_arena_per_core();
     // Ctrl-C, SIGTERM or SIGHUP: the files being written keep their old content and no
     // temporary is left beside them. 130 is the shell's code for an interrupted command.
     // Without the handler (it cannot be set), a killed run leaves temporaries that the next

@@ -1,6 +1,6 @@
 //! Paths → reports: every checkpoint under the given paths, every layer of each, in parallel
-//! (over files, and over layers when there are fewer files than cores, so a single big
-//! checkpoint keeps every core busy too; see [`schedule`]).
+//! (rayon over files and over layers, so a single big checkpoint keeps every core busy too;
+//! see [`schedule`]).
 //! A bad file or layer becomes a [`Failure`] and the run goes on. With a [`Cache`], files
 //! analyzed before (same path, size, mtime and settings) are not analyzed again.
 
@@ -176,18 +176,9 @@ pub fn analyze_paths(paths: &[PathBuf], options: &AnalyzeOptions, progress: Prog
     tell(progress, AnalyzeEvent::Found { files: files.len() });
     let cached = AtomicUsize::new(0);
     let cache_unwritable = OnceLock::new();
-    // Files in parallel, and each file's layers over the cores the files leave.
-    let threads = rayon::current_num_threads();
-    let file_threads = threads.min(files.len()).max(1);
-    let run = Run {
-        options,
-        threads: threads / file_threads,
-        cached: &cached,
-        cache_unwritable: &cache_unwritable,
-        progress,
-    };
+    let run = Run { options, cached: &cached, cache_unwritable: &cache_unwritable, progress };
     let size = |(file, _): &(PathBuf, PathBuf)| std::fs::metadata(file).map_or(0, |m| m.len());
-    let results = schedule::costliest_first(&files, file_threads, size, |(file, root)| {
+    let results = schedule::costliest_first(&files, size, |(file, root)| {
         let result = run.file(file, root);
         tell(progress, AnalyzeEvent::FileDone);
         result
@@ -214,21 +205,13 @@ pub fn analyze_paths(paths: &[PathBuf], options: &AnalyzeOptions, progress: Prog
 /// written is passed over in silence.
 pub fn analyze_file(path: &Path, options: &AnalyzeOptions) -> (Option<CheckpointReport>, Vec<Failure>) {
     let (cached, cache_unwritable) = (AtomicUsize::new(0), OnceLock::new());
-    let run = Run {
-        options,
-        threads: rayon::current_num_threads(),
-        cached: &cached,
-        cache_unwritable: &cache_unwritable,
-        progress: None,
-    };
+    let run = Run { options, cached: &cached, cache_unwritable: &cache_unwritable, progress: None };
     run.file(path, path.parent().unwrap_or(Path::new("")))
 }
 
 /// What every file of one run shares.
 struct Run<'a> {
     options: &'a AnalyzeOptions,
-    /// Threads for one file's layers.
-    threads: usize,
     cached: &'a AtomicUsize,
     cache_unwritable: &'a OnceLock<String>,
     progress: Progress<'a>,
@@ -264,11 +247,10 @@ impl Run<'_> {
                     Some(masks) => checkpoint::open_with_masks(path, masks),
                     None => checkpoint::open(path),
                 };
-                let found =
-                    match source.and_then(|source| analyze_layers(source.as_ref(), options, self.threads, progress)) {
-                        Ok(found) => found,
-                        Err(e) => return (None, vec![Failure::new(path, e)]),
-                    };
+                let found = match source.and_then(|source| analyze_layers(source.as_ref(), options, progress)) {
+                    Ok(found) => found,
+                    Err(e) => return (None, vec![Failure::new(path, e)]),
+                };
                 let entry = cache::Entry {
                     key: key.clone().unwrap_or_default(),
                     metadata: found.metadata,
@@ -321,22 +303,20 @@ pub struct SourceAnalysis {
 
 /// Analyzes every selected layer of an open checkpoint, on every core.
 pub fn analyze_source(source: &dyn TensorSource, options: &AnalyzeOptions) -> Result<SourceAnalysis, CheckpointError> {
-    analyze_layers(source, options, rayon::current_num_threads(), None)
+    analyze_layers(source, options, None)
 }
 
-/// [`analyze_source`] on `threads` threads of its own, the biggest layers first. Each thread
-/// reads its next layer while the others solve theirs, so at most `threads` layers are in
-/// memory at once.
+/// [`analyze_source`], the biggest layers first (see [`schedule`]). A worker reads its next
+/// layer while the others solve theirs, so about one layer per core is in memory at once.
 fn analyze_layers(
     source: &dyn TensorSource,
     options: &AnalyzeOptions,
-    threads: usize,
     progress: Progress,
 ) -> Result<SourceAnalysis, CheckpointError> {
     let specs = checkpoint::discover_layers(source, &options.filter)?;
     tell(progress, AnalyzeEvent::Layers { count: specs.len() });
     let size = |spec: &checkpoint::LayerSpec| source.tensors()[spec.weight].numel() as u64;
-    let results = schedule::costliest_first(&specs, threads, size, |spec| {
+    let results = schedule::costliest_first(&specs, size, |spec| {
         let result = checkpoint::read_layer(source, spec).map(|layer| layer_metrics(&layer, &options.params));
         tell(progress, AnalyzeEvent::LayersDone { count: 1 });
         result

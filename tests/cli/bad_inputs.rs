@@ -48,33 +48,13 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// Address space for one run, in KiB: 1 GiB of data (the whole run needs a few hundred MB;
-/// any reader allocating what a header claims, 4 GiB or 4 TB, fails and the test sees it),
-/// plus what faer's matrix products reserve and never touch: twice the L3 cache per thread
-/// that multiplies (260 MB of L3 on some of our machines), of which one rayon worker, the
-/// layer thread and a layer's weighted solve make three.
-fn address_space_kib() -> u64 {
-    let l3 = std::fs::read_to_string("/sys/devices/system/cpu/cpu0/cache/index3/size").ok().and_then(|size| {
-        let size = size.trim();
-        let (digits, unit) = size.split_at(size.find(|c: char| !c.is_ascii_digit()).unwrap_or(size.len()));
-        let kib = match unit {
-            "K" => 1,
-            "M" => 1024,
-            "" => return digits.parse::<u64>().ok().map(|bytes| bytes / 1024),
-            _ => return None,
-        };
-        digits.parse::<u64>().ok().map(|n| n * kib)
-    });
-    1024 * 1024 + 3 * 2 * l3.unwrap_or(32 * 1024)
-}
-
-/// Runs the binary on one rayon worker under an address-space limit, killing it after
-/// `timeout`.
+/// Runs the binary under an address-space limit, killing it after `timeout`.
 fn run_bounded(args: &[&std::ffi::OsStr], timeout: Duration) -> (Option<i32>, String, String) {
+    // 1 GiB of address space: the whole run needs a few hundred MB; any reader allocating what
+    // a header claims (4 GiB, 4 TB) fails and the test sees it.
     let mut child = Command::new("sh")
         .arg("-c")
-        .arg(format!("ulimit -v {} && exec \"$0\" \"$@\"", address_space_kib()))
-        .env("RAYON_NUM_THREADS", "1")
+        .arg("ulimit -v 1048576 && exec \"$0\" \"$@\"")
         .arg(env!("CARGO_BIN_EXE_maskspec"))
         .args(args)
         .stdout(Stdio::piped())
