@@ -150,8 +150,8 @@ fn tell(progress: Progress, event: AnalyzeEvent) {
 }
 
 /// Analyzes every checkpoint under `paths` (files as given, directories walked recursively).
-/// `progress`, when given, hears how many files were found and then each file finished (from
-/// the worker threads).
+/// `progress`, when given, hears how many files were found, each file's layers as it is
+/// opened and as they finish, and each file finished (from the worker threads).
 pub fn analyze_paths(paths: &[PathBuf], options: &AnalyzeOptions, progress: Progress) -> Analysis {
     let (mut failures, mut skipped) = (Vec::new(), Vec::new());
     // (file, the sweep root it was found under)
@@ -220,7 +220,7 @@ struct Run<'a> {
 impl Run<'_> {
     /// One checkpoint: from the cache, or read and analyzed (and then cached).
     fn file(&self, path: &Path, root: &Path) -> (Option<CheckpointReport>, Vec<Failure>) {
-        let Run { options, cached, cache_unwritable, progress, .. } = *self;
+        let Run { options, cached, cache_unwritable, progress } = *self;
         let masks = options.masks.clone().or_else(|| checkpoint::mask_companion(path));
         // The masks' file is part of what the numbers depend on.
         let settings = match &masks {
