@@ -11,6 +11,7 @@ use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use maskspec::train::model::Mlp;
 use maskspec::train::optim::Sgd;
+use maskspec::train::pattern::MaskPattern;
 use maskspec::train::sift::{self, Family, MlpShape};
 use maskspec::train::train_step;
 use rand::{Rng, SeedableRng};
@@ -30,8 +31,8 @@ fn models() -> Models {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let x: Vec<f32> = (0..shape.inputs * BATCH).map(|_| rng.random_range(0.0f32..1.0)).collect();
     let labels: Vec<u8> = (0..BATCH).map(|_| rng.random_range(0..10u8)).collect();
-    let dense = sift::build(&sift::plan(&shape, Family::Dense, 0.0).expect("valid plan"), 0);
-    let wide = sift::build(&sift::plan(&shape, Family::Wide, 0.9).expect("valid plan"), 0);
+    let dense = sift::build(&sift::plan(&shape, Family::Dense, 0.0, MaskPattern::Unstructured).expect("valid plan"), 0);
+    let wide = sift::build(&sift::plan(&shape, Family::Wide, 0.9, MaskPattern::Unstructured).expect("valid plan"), 0);
     let wide_masked = wide.to_masked();
     Models {
         x,

@@ -173,13 +173,15 @@ pub fn tables(collected: &Collected) -> Result<Tables, AggregateError> {
     Ok(Tables { summary, layers, last, json })
 }
 
-/// Test accuracy over the seeds of one family × sparsity × method × layout.
+/// Test accuracy over the seeds of one family × sparsity × method × layout × pattern.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AccuracyRow {
     pub family: String,
     pub sparsity: f64,
     pub method: String,
     pub layout: String,
+    /// The mask structure the runs were trained with (`--sparsity-pattern`).
+    pub pattern: String,
     /// Runs with an accuracy.
     pub n: usize,
     pub accuracy_mean: Option<f64>,
@@ -210,6 +212,7 @@ pub fn accuracy_table(collected: &Collected, last: &CsvTable) -> Vec<AccuracyRow
             sparsity: s.sparsity,
             method: s.method.as_str().into(),
             layout: s.layout.as_str().into(),
+            pattern: s.pattern.to_string(),
             n: 0,
             accuracy_mean: None,
             accuracy_sd: None,

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::{Convention, SUMMARY_FIELDS};
+use crate::train::config::sparse_run_name;
 use crate::train::data::DatasetKind;
-use crate::train::{Family, Layout, Method, TrainConfig};
+use crate::train::{Family, Layout, MaskPattern, Method, TrainConfig};
 
 /// The default sweep, as `--print-config` prints it.
 pub const DEFAULT_TOML: &str = r#"# maskspec pipeline sweep file. Every key is optional: a key left out takes the value shown.
@@ -52,6 +53,9 @@ sparsities = [0.5, 0.75, 0.9]
 methods = ["static", "rigl"]
 # uniform or erk.
 layouts = ["uniform"]
+# Mask structure: unstructured, blockRxC (R, C in 1, 2, 4, 8, 16), N:M or fan-in. An N:M
+# pattern fixes the density, so it runs only at the sparsity 1 - N/M (2:4 at 0.5).
+patterns = ["unstructured"]
 seeds = [0, 1, 2]
 
 [analysis]
@@ -110,7 +114,15 @@ pub struct SweepGrid {
     pub sparsities: Vec<f64>,
     pub methods: Vec<Method>,
     pub layouts: Vec<Layout>,
+    /// Left out of the stored sweep while it is the default, so that sweeps from before
+    /// patterns existed keep their identity ([`SweepConfig::hash`]).
+    #[serde(skip_serializing_if = "is_unstructured_only")]
+    pub patterns: Vec<MaskPattern>,
     pub seeds: Vec<u64>,
+}
+
+fn is_unstructured_only(patterns: &[MaskPattern]) -> bool {
+    patterns == [MaskPattern::Unstructured]
 }
 
 impl Default for SweepGrid {
@@ -121,6 +133,7 @@ impl Default for SweepGrid {
             sparsities: vec![0.5, 0.75, 0.9],
             methods: vec![Method::Static, Method::Rigl],
             layouts: vec![Layout::Uniform],
+            patterns: vec![MaskPattern::Unstructured],
             seeds: vec![0, 1, 2],
         }
     }
@@ -175,6 +188,7 @@ pub struct RunSpec {
     pub sparsity: f64,
     pub method: Method,
     pub layout: Layout,
+    pub pattern: MaskPattern,
     pub seed: u64,
 }
 
@@ -243,8 +257,9 @@ impl SweepConfig {
         self.train_config(&self.runs()?[0], PathBuf::new()).validate().map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 
-    /// The runs in a fixed order (dense first, then family × sparsity × method × layout, each
-    /// over the seeds), so shard `i/n` always means the same runs.
+    /// The runs in a fixed order (dense first, then family × sparsity × method × layout ×
+    /// pattern, each over the seeds), so shard `i/n` always means the same runs. An N:M
+    /// pattern is planned only at the sparsity it fixes.
     pub fn runs(&self) -> Result<Vec<RunSpec>, ConfigError> {
         let g = &self.sweep;
         let (families, methods, layouts) = (&g.families, &g.methods, &g.layouts);
@@ -258,13 +273,23 @@ impl SweepConfig {
             return Err(ConfigError::Invalid("sweep.seeds is empty: give at least one seed".into()));
         }
         // Counted before any run is planned: a 1 MB file can list enough values for 10^10 runs.
-        let planned = [families.len(), g.sparsities.len(), methods.len(), layouts.len(), g.seeds.len()]
+        let patterns = &g.patterns;
+        if let Some(p) =
+            patterns.iter().find(|p| p.fixed_density().is_some_and(|d| !g.sparsities.iter().any(|s| fits(*s, d))))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "sweep.patterns: {p} keeps {} of the weights, so it needs sparsity {} in sweep.sparsities",
+                p.fixed_density().unwrap_or_default(),
+                1.0 - p.fixed_density().unwrap_or_default()
+            )));
+        }
+        let planned = [families.len(), g.sparsities.len(), methods.len(), layouts.len(), patterns.len(), g.seeds.len()]
             .into_iter()
             .try_fold(1usize, usize::checked_mul)
             .and_then(|n| n.checked_add(if g.dense { g.seeds.len() } else { 0 }));
         if planned.is_none_or(|n| n > MAX_RUNS) {
             return Err(ConfigError::Invalid(format!(
-                "[sweep] describes {} runs (families x sparsities x methods x layouts x seeds), more than the {MAX_RUNS} \
+                "[sweep] describes {} runs (families x sparsities x methods x layouts x patterns x seeds), more than the {MAX_RUNS} \
                  one sweep plans; split it into several sweeps",
                 planned.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string())
             )));
@@ -279,6 +304,7 @@ impl SweepConfig {
                     sparsity: 0.0,
                     method: Method::Static,
                     layout: Layout::Uniform,
+                    pattern: MaskPattern::Unstructured,
                     seed,
                 });
             }
@@ -287,14 +313,14 @@ impl SweepConfig {
             for &sparsity in &g.sparsities {
                 for &method in methods {
                     for &layout in layouts {
-                        for &seed in &g.seeds {
-                            let name = format!(
-                                "{}_s{sparsity}_{}_{}_seed{seed}",
-                                family.as_str(),
-                                method.as_str(),
-                                layout.as_str()
-                            );
-                            runs.push(RunSpec { name, family, sparsity, method, layout, seed });
+                        for &pattern in patterns {
+                            if pattern.fixed_density().is_some_and(|d| !fits(sparsity, d)) {
+                                continue;
+                            }
+                            for &seed in &g.seeds {
+                                let name = sparse_run_name(family, sparsity, method, layout, pattern, seed);
+                                runs.push(RunSpec { name, family, sparsity, method, layout, pattern, seed });
+                            }
                         }
                     }
                 }
@@ -302,7 +328,8 @@ impl SweepConfig {
         }
         if runs.is_empty() {
             return Err(ConfigError::Invalid(
-                "the sweep has no runs: set dense = true or give families, sparsities, methods and layouts".into(),
+                "the sweep has no runs: set dense = true or give families, sparsities, methods, layouts and patterns"
+                    .into(),
             ));
         }
         let mut names: Vec<&str> = runs.iter().map(|r| r.name.as_str()).collect();
@@ -322,6 +349,7 @@ impl SweepConfig {
             sparsity: run.sparsity,
             method: run.method,
             layout: run.layout,
+            sparsity_pattern: run.pattern,
             seed: run.seed,
             out,
             threads: 1,
@@ -332,6 +360,11 @@ impl SweepConfig {
     pub fn convention(&self) -> Convention {
         self.analysis.convention
     }
+}
+
+/// Whether `sparsity` leaves the `density` an N:M pattern keeps.
+fn fits(sparsity: f64, density: f64) -> bool {
+    (1.0 - sparsity - density).abs() < 1e-9
 }
 
 #[cfg(test)]
@@ -350,6 +383,21 @@ mod tests {
         assert_eq!(runs.len(), 3 + 4 * 3 * 2 * 3);
         assert_eq!(runs[0].name, "dense_seed0");
         assert_eq!(runs[3].name, "wide_s0.5_static_uniform_seed0");
+    }
+
+    #[test]
+    fn patterns_multiply_the_grid_and_n_of_m_runs_only_at_its_sparsity() {
+        let text = "[sweep]\ndense = false\nfamilies = [\"wide\"]\nmethods = [\"rigl\"]\nseeds = [0]\n\
+                    patterns = [\"unstructured\", \"block4x4\", \"2:4\", \"fan-in\"]";
+        let config = SweepConfig::from_toml(text, "s.toml".into()).unwrap();
+        let names: Vec<String> = config.runs().unwrap().into_iter().map(|r| r.name).collect();
+        assert_eq!(names.len(), 3 * 3 + 1, "{names:?}");
+        assert!(names.contains(&"wide_s0.5_rigl_uniform_2of4_seed0".to_string()), "{names:?}");
+        assert!(names.contains(&"wide_s0.9_rigl_uniform_block4x4_seed0".to_string()), "{names:?}");
+        assert!(!names.iter().any(|n| n.contains("s0.9_rigl_uniform_2of4")));
+        // The default grid is stored as before patterns existed: old sweeps keep their hash.
+        assert!(!SweepConfig::default().to_toml().contains("patterns"));
+        assert!(config.to_toml().contains("patterns = [\"unstructured\", \"block4x4\", \"2:4\", \"fan-in\"]"));
     }
 
     #[test]
@@ -377,7 +425,11 @@ mod tests {
         let seeds: Vec<String> = (0..100_000).map(|s| s.to_string()).collect();
         let sparsities: Vec<String> = (0..1000).map(|k| format!("0.{k:04}")).collect();
         let huge = format!("[sweep]\nseeds = [{}]\nsparsities = [{}]", seeds.join(","), sparsities.join(","));
-        assert!(err(&huge).contains("runs (families x sparsities x methods x layouts x seeds), more than the 100000"));
+        assert!(err(&huge)
+            .contains("runs (families x sparsities x methods x layouts x patterns x seeds), more than the 100000"));
+        assert!(err("[sweep]\npatterns = [\"block3x3\"]").contains("block sides must be 1, 2, 4, 8 or 16"));
+        assert!(err("[sweep]\npatterns = [\"1:4\"]\nsparsities = [0.5]")
+            .contains("needs sparsity 0.75 in sweep.sparsities"));
         assert!(err("[training]\nwidth = 100000000").contains("--width 100000000 is more than the 8192"));
     }
 

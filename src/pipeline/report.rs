@@ -136,9 +136,11 @@ fn family_findings(accuracy: &[AccuracyRow]) -> String {
         return "The sweep has no dense baseline to compare the families with.".into();
     };
     let layouts = accuracy.iter().any(|r| r.layout != accuracy[0].layout);
+    let patterns = accuracy.iter().any(|r| r.pattern != accuracy[0].pattern);
     let name = |r: &AccuracyRow| {
         let layout = if layouts { format!(" {}", r.layout) } else { String::new() };
-        format!("{} {}{layout} at {}", r.family, r.method, r.sparsity)
+        let pattern = if patterns { format!(" {}", r.pattern) } else { String::new() };
+        format!("{} {}{layout}{pattern} at {}", r.family, r.method, r.sparsity)
     };
     let (mut above, mut below, mut same, mut unknown) = (Vec::new(), Vec::new(), 0, 0);
     for r in accuracy.iter().filter(|r| r.family != "dense") {
@@ -262,7 +264,7 @@ pub fn blocks<'a>(input: &ReportInput<'a>) -> Vec<Block<'a>> {
             .into(),
     ));
     blocks.push(Block::Table {
-        header: ["family", "sparsity", "method", "layout", "runs", "accuracy (%)", "vs dense", "95% CI"]
+        header: ["family", "sparsity", "method", "layout", "pattern", "runs", "accuracy (%)", "vs dense", "95% CI"]
             .map(String::from)
             .into(),
         rows: input
@@ -278,6 +280,7 @@ pub fn blocks<'a>(input: &ReportInput<'a>) -> Vec<Block<'a>> {
                     r.sparsity.to_string(),
                     r.method.clone(),
                     r.layout.clone(),
+                    r.pattern.clone(),
                     r.n.to_string(),
                     value,
                     r.vs_dense.map_or_else(|| "—".into(), points),
@@ -509,6 +512,7 @@ mod tests {
             sparsity,
             method: "static".into(),
             layout: "uniform".into(),
+            pattern: "unstructured".into(),
             n: 3,
             accuracy_mean: Some(mean),
             accuracy_sd: Some(0.002),

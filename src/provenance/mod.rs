@@ -34,6 +34,9 @@ pub struct CheckpointInfo {
     pub sparsity: Option<f64>,
     pub method: Option<String>,
     pub layout: Option<String>,
+    /// The mask structure the trainer was asked for (metadata `pattern`); the structure the
+    /// masks have is the summary's `pattern`.
+    pub sparsity_pattern: Option<String>,
     pub seed: Option<u64>,
 }
 
@@ -115,6 +118,7 @@ pub fn describe(
         sparsity: number("sparsity"),
         method: text("method"),
         layout: text("layout"),
+        sparsity_pattern: text("pattern"),
         seed: number("seed").map(|s| s as u64),
     }
 }

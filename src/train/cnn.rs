@@ -6,6 +6,7 @@
 use super::conv::{col2im, im2col, BatchNorm, ConvGeometry, MaxPool};
 use super::model::{relu_backward, relu_in_place, Block, Linear, Network};
 use super::optim::Sgd;
+use super::pattern::MaskPattern;
 use super::sift::{self, BlockPlan, DenseLayer, Family};
 use super::TrainError;
 
@@ -31,8 +32,9 @@ impl CnnShape {
         layers
     }
 
-    /// SPEC §7 for the CNN: every conv and the classifier replaced by `family`, iso-FLOP.
-    pub fn plan(&self, family: Family, sparsity: f64) -> Result<Vec<BlockPlan>, TrainError> {
+    /// SPEC §7 for the CNN: every conv and the classifier replaced by `family`, iso-FLOP, its
+    /// widths multiples of `pattern`'s (as [`sift::plan`]).
+    pub fn plan(&self, family: Family, sparsity: f64, pattern: MaskPattern) -> Result<Vec<BlockPlan>, TrainError> {
         let (_, h, w) = self.image;
         let scale = 1usize.checked_shl(self.channels.len() as u32).unwrap_or(usize::MAX);
         if self.channels.is_empty() || self.channels.contains(&0) || h % scale != 0 || w % scale != 0 {
@@ -43,9 +45,9 @@ impl CnnShape {
                 w
             )));
         }
-        let factor = sift::wide_factor(sparsity);
-        let wide: Vec<usize> = self.channels.iter().map(|&c| sift::widen(c, factor)).collect();
-        sift::plan_layers(&self.dense_layers(&self.channels), &self.dense_layers(&wide), family, sparsity)
+        let (factor, multiple) = (sift::wide_factor(sparsity), pattern.width_multiple());
+        let wide: Vec<usize> = self.channels.iter().map(|&c| sift::widen(c, factor, multiple)).collect();
+        sift::plan_layers(&self.dense_layers(&self.channels), &self.dense_layers(&wide), family, sparsity, multiple)
     }
 }
 

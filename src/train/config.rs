@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::data::DatasetKind;
-use super::{Family, Layout, Method, TrainError};
+use super::{Family, Layout, MaskPattern, Method, TrainError};
 
 /// Widest hidden layer trained: 8192² weights is 64 M per dense layer, far beyond what a CPU
 /// sweep trains. The whole model is bounded by [`MAX_MODEL_WEIGHTS`].
@@ -60,6 +60,17 @@ pub struct TrainConfig {
     #[serde(skip)]
     #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = Layout::Uniform))]
     pub layout: Layout,
+    /// Structure of the sparse masks, kept through every DST update: unstructured, blockRxC
+    /// (R, C in 1, 2, 4, 8, 16: whole tiles of outputs × inputs), N:M (every N of M
+    /// consecutive inputs: the sparsity must be 1 − N/M; a layer at another density, such as
+    /// Sparse Wide's first and last, keeps a constant fan-in) or fan-in (every output the same
+    /// number of inputs).
+    #[serde(skip)]
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, default_value = "unstructured", value_parser = str::parse::<MaskPattern>, value_name = "PATTERN")
+    )]
+    pub sparsity_pattern: MaskPattern,
     /// Seed of the data split, initialization, masks, batch order and DST growth.
     #[serde(skip)]
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 0))]
@@ -143,6 +154,7 @@ impl Default for TrainConfig {
             sparsity: 0.9,
             method: Method::Static,
             layout: Layout::Uniform,
+            sparsity_pattern: MaskPattern::Unstructured,
             seed: 0,
             out: PathBuf::from("runs"),
             threads: 0,
@@ -177,17 +189,16 @@ impl TrainConfig {
         }
     }
 
-    /// The name recorded in the checkpoints: `run`, else one made of the family, sparsity,
-    /// method, layout and seed (the pipeline's run names).
+    /// The name recorded in the checkpoints: `run`, else [`sparse_run_name`] of its fields.
     pub fn run_name(&self) -> String {
         self.run.clone().unwrap_or_else(|| {
-            format!(
-                "{}_s{}_{}_{}_seed{}",
-                self.family.as_str(),
+            sparse_run_name(
+                self.family,
                 self.effective_sparsity(),
-                self.method.as_str(),
-                self.layout.as_str(),
-                self.seed
+                self.method,
+                self.layout,
+                self.sparsity_pattern,
+                self.seed,
             )
         })
     }
@@ -225,11 +236,38 @@ impl TrainConfig {
                 self.test_fraction, self.val_fraction
             ));
         }
+        if let Some(density) = self.sparsity_pattern.fixed_density() {
+            if self.family != Family::Dense && (1.0 - self.sparsity - density).abs() > 1e-9 {
+                return bad(format!(
+                    "--sparsity-pattern {} keeps {density} of the weights: use --sparsity {}, or another N:M",
+                    self.sparsity_pattern,
+                    1.0 - density
+                ));
+            }
+        }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return bad(format!("--lr {} must be a positive number", self.lr));
         }
         Ok(())
     }
+}
+
+/// `FAMILY_sSPARSITY_METHOD_LAYOUT[_PATTERN]_seedN`, the pattern (as a file name: `2of4`)
+/// only when it is not unstructured, so names from before patterns existed still mean the
+/// same runs.
+pub fn sparse_run_name(
+    family: Family,
+    sparsity: f64,
+    method: Method,
+    layout: Layout,
+    pattern: MaskPattern,
+    seed: u64,
+) -> String {
+    let pattern = match pattern {
+        MaskPattern::Unstructured => String::new(),
+        other => format!("_{}", other.file_name()),
+    };
+    format!("{}_s{sparsity}_{}_{}{pattern}_seed{seed}", family.as_str(), method.as_str(), layout.as_str())
 }
 
 #[cfg(test)]
@@ -254,6 +292,12 @@ mod tests {
     fn run_names_and_threads() {
         let mut cfg = TrainConfig { family: Family::Wide, sparsity: 0.75, method: Method::Rigl, ..Default::default() };
         assert_eq!(cfg.run_name(), "wide_s0.75_rigl_uniform_seed0");
+        cfg.sparsity_pattern = "2:4".parse().unwrap();
+        assert_eq!(cfg.run_name(), "wide_s0.75_rigl_uniform_2of4_seed0");
+        assert!(cfg.validate().unwrap_err().to_string().contains("use --sparsity 0.5"));
+        cfg.sparsity = 0.5;
+        assert!(cfg.validate().is_ok());
+        cfg.sparsity_pattern = MaskPattern::Unstructured;
         cfg.family = Family::Dense;
         assert_eq!(cfg.run_name(), "dense_s0_rigl_uniform_seed0");
         cfg.run = Some("mine".into());

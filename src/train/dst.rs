@@ -1,8 +1,9 @@
 //! Dynamic sparse training (SPEC §8): static, SET and RigL mask updates that keep every
-//! layer's nonzero count exactly.
+//! layer's nonzero count, and its pattern's counts, exactly.
 
 use super::kernels::SparseWeights;
 use super::model::{Linear, Weights};
+use super::pattern::MaskGrid;
 use rand::seq::index;
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
@@ -55,52 +56,84 @@ impl Schedule {
     }
 }
 
-/// Drops `round(fraction·nnz)` active weights with the smallest |w| and grows as many at
-/// positions inactive before the drop (SET: at random; RigL: largest |dense gradient|, which
-/// `layer.dense_grad` must hold). Grown weights and their momentum start at 0. Returns how
-/// many weights moved. Dense layers and `Method::Static` are left alone.
+/// Drops `round(fraction·units)` active units of the layer's pattern (elements, or whole
+/// blocks) with the smallest |w| (summed over a block) and grows as many at units inactive
+/// before the drop (SET: at random; RigL: largest |dense gradient|, summed likewise, which
+/// `layer.dense_grad` must hold), each group of the pattern (an output for fan-in, an N:M
+/// group, a block shape) regrowing what it lost, so its count never changes; a group with
+/// too few inactive units keeps its best dropped ones instead. Grown weights and their
+/// momentum start at 0. Returns how many weights moved. Dense layers and `Method::Static` are
+/// left alone.
 pub fn update(layer: &mut Linear, method: Method, fraction: f64, rng: &mut ChaCha8Rng) -> usize {
     let Weights::Sparse(w) = &layer.weights else { return 0 };
     if method == Method::Static {
         return 0;
     }
     let (rows, cols) = (w.rows, w.cols);
-    let nnz = w.nnz();
-    let inactive = rows * cols - nnz;
-    let k = ((fraction * nnz as f64).round() as usize).min(inactive).min(nnz);
+    let grid = MaskGrid::new(layer.pattern, rows, cols);
+    let units = grid.units();
+    // Each unit's summed |w| and whether it is active; positions aligned with the values.
+    let (mut magnitude, mut active) = (vec![0f64; units], vec![false; units]);
+    let mut flat = Vec::with_capacity(w.nnz());
+    for r in 0..rows {
+        for p in w.row_ptr[r]..w.row_ptr[r + 1] {
+            let pos = r * cols + w.col_idx[p] as usize;
+            let unit = grid.unit_of(pos);
+            magnitude[unit] += f64::from(w.values[p].abs());
+            active[unit] = true;
+            flat.push(pos);
+        }
+    }
+    let mut by_magnitude: Vec<usize> = (0..units).filter(|&u| active[u]).collect();
+    let k = ((fraction * by_magnitude.len() as f64).round() as usize)
+        .min(units - by_magnitude.len())
+        .min(by_magnitude.len());
     if k == 0 {
         return 0;
     }
-    // Active positions as flat indices, aligned with the stored values.
-    let mut flat = Vec::with_capacity(nnz);
-    for r in 0..rows {
-        for p in w.row_ptr[r]..w.row_ptr[r + 1] {
-            flat.push(r * cols + w.col_idx[p] as usize);
+    by_magnitude.sort_by(|&a, &b| magnitude[a].total_cmp(&magnitude[b]).then(a.cmp(&b)));
+    let groups = grid.groups();
+    let group_of = groups.of_units();
+    // What each group lost, weakest first.
+    let mut dropped: Vec<Vec<usize>> = vec![Vec::new(); groups.iter().count()];
+    for &u in &by_magnitude[..k] {
+        dropped[group_of[u] as usize].push(u);
+    }
+    let grad_score = |u: usize, grad: &[f32]| grid.positions(u).map(|p| f64::from(grad[p].abs())).sum::<f64>();
+    let mut grown = Vec::new();
+    for (members, lost) in groups.iter().zip(&mut dropped) {
+        if lost.is_empty() {
+            continue;
+        }
+        let candidates: Vec<usize> = members.iter().map(|&u| u as usize).filter(|&u| !active[u]).collect();
+        let want = lost.len().min(candidates.len());
+        // The group's strongest dropped units stay where it cannot regrow them.
+        lost.truncate(want);
+        match method {
+            Method::Rigl => {
+                let Some(grad) = &layer.dense_grad else { return 0 };
+                let score: Vec<f64> = candidates.iter().map(|&u| grad_score(u, grad)).collect();
+                let mut order: Vec<usize> = (0..candidates.len()).collect();
+                order.sort_by(|&a, &b| score[b].total_cmp(&score[a]).then(candidates[a].cmp(&candidates[b])));
+                grown.extend(order[..want].iter().map(|&i| candidates[i]));
+            }
+            _ => grown.extend(index::sample(rng, candidates.len(), want).into_iter().map(|i| candidates[i])),
         }
     }
-    let mut by_magnitude: Vec<usize> = (0..nnz).collect();
-    by_magnitude.sort_by(|&a, &b| w.values[a].abs().total_cmp(&w.values[b].abs()).then(flat[a].cmp(&flat[b])));
     let mut mask = w.mask();
-    let candidates: Vec<usize> = (0..rows * cols).filter(|&i| !mask[i]).collect();
-    let grown: Vec<usize> = match method {
-        Method::Rigl => {
-            let Some(grad) = &layer.dense_grad else { return 0 };
-            let mut c = candidates;
-            c.sort_by(|&a, &b| grad[b].abs().total_cmp(&grad[a].abs()).then(a.cmp(&b)));
-            c.truncate(k);
-            c
-        }
-        _ => index::sample(rng, candidates.len(), k).into_iter().map(|i| candidates[i]).collect(),
-    };
-    for &p in &by_magnitude[..k] {
-        mask[flat[p]] = false;
+    for &u in dropped.iter().flatten() {
+        grid.positions(u).for_each(|p| mask[p] = false);
     }
-    for &i in &grown {
-        mask[i] = true;
+    let mut moved = 0;
+    for &u in &grown {
+        for p in grid.positions(u) {
+            mask[p] = true;
+            moved += 1;
+        }
     }
     // Survivors keep their value and momentum; grown positions start at 0.
     let kept: HashMap<usize, (f32, f32)> =
-        by_magnitude[k..].iter().map(|&p| (flat[p], (w.values[p], layer.velocity_w[p]))).collect();
+        (0..flat.len()).filter(|&p| mask[flat[p]]).map(|p| (flat[p], (w.values[p], layer.velocity_w[p]))).collect();
     let mut dense = vec![0f32; rows * cols];
     for (&i, &(v, _)) in &kept {
         dense[i] = v;
@@ -118,5 +151,5 @@ pub fn update(layer: &mut Linear, method: Method, fraction: f64, rng: &mut ChaCh
     layer.velocity_w = velocity;
     layer.grad_w = vec![0.0; new.nnz()];
     layer.weights = Weights::Sparse(new);
-    k
+    moved
 }

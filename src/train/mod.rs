@@ -12,12 +12,14 @@ pub mod dst;
 pub mod kernels;
 pub mod model;
 pub mod optim;
+pub mod pattern;
 pub mod sift;
 pub mod spectra;
 pub mod trainer;
 
 pub use config::{ModelKind, TrainConfig};
 pub use dst::Method;
+pub use pattern::MaskPattern;
 pub use sift::{Family, Layout};
 pub use trainer::{train_run, train_step, Progress, TrainSummary};
 

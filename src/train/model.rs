@@ -4,6 +4,7 @@
 
 use super::kernels::{self, SparseWeights};
 use super::optim::Sgd;
+use super::pattern::MaskPattern;
 
 /// A linear layer's weight: every position, or only its mask's positions.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +31,8 @@ pub struct Linear {
     /// convolution over `inputs = in·k²` patch features (the same row-major bytes).
     pub shape: Vec<usize>,
     pub weights: Weights,
+    /// The structure its mask keeps through DST updates.
+    pub pattern: MaskPattern,
     pub bias: Option<Vec<f32>>,
     /// Gradient aligned with the stored weights (all positions, or the mask's).
     pub grad_w: Vec<f32>,
@@ -55,6 +58,7 @@ impl Linear {
             outputs,
             shape: vec![outputs, inputs],
             weights,
+            pattern: MaskPattern::Unstructured,
             bias,
             grad_w: vec![0.0; stored],
             grad_b: vec![0.0; n_bias],

@@ -3,6 +3,7 @@
 
 use super::kernels::SparseWeights;
 use super::model::{Block, Linear, Mlp, Weights};
+use super::pattern::{MaskGrid, MaskPattern};
 use super::TrainError;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -91,11 +92,24 @@ pub struct LayerPlan {
     /// Variance gain of the initialization: 2 where a ReLU follows, 1 for the doped path's
     /// linear bottleneck `U` (with 2 the product `V·U` starts too large and can diverge).
     pub gain: f64,
+    /// The structure of its mask ([`apply_pattern`]).
+    pub pattern: MaskPattern,
 }
 
 impl LayerPlan {
     fn new(name: String, kernel: usize, inputs: usize, outputs: usize, density: f64, bias: bool, paths: usize) -> Self {
-        LayerPlan { name, kernel, inputs, outputs, density, sparse: density < 1.0, bias, paths, gain: 2.0 }
+        LayerPlan {
+            name,
+            kernel,
+            inputs,
+            outputs,
+            density,
+            sparse: density < 1.0,
+            bias,
+            paths,
+            gain: 2.0,
+            pattern: MaskPattern::Unstructured,
+        }
     }
 
     /// The weight's shape as checkpoints store it: `[out, in]` or `[out, in, k, k]`.
@@ -111,9 +125,14 @@ impl LayerPlan {
         self.inputs * self.outputs
     }
 
-    /// The exact nonzero count this layer keeps.
+    /// The exact nonzero count this layer keeps: its density rounded to whole units of its
+    /// pattern (blocks, or the same count in every output or N:M group).
     pub fn nonzeros(&self) -> usize {
-        ((self.density * self.size() as f64).round() as usize).clamp(1, self.size())
+        self.grid().nonzeros(self.density)
+    }
+
+    fn grid(&self) -> MaskGrid {
+        MaskGrid::new(self.pattern, self.outputs, self.inputs)
     }
 }
 
@@ -174,8 +193,15 @@ pub struct DenseLayer {
 }
 
 /// SPEC §7: every dense layer of `shape` replaced by `family` at sparsity `s`, iso-FLOP.
-/// The first layer's input side and the classifier's output side keep their size.
-pub fn plan(shape: &MlpShape, family: Family, sparsity: f64) -> Result<Vec<BlockPlan>, TrainError> {
+/// The first layer's input side and the classifier's output side keep their size; the widths
+/// a family chooses are multiples of `pattern`'s [`MaskPattern::width_multiple`], so its blocks
+/// or groups tile every hidden side ([`apply_pattern`] then gives the layers their pattern).
+pub fn plan(
+    shape: &MlpShape,
+    family: Family,
+    sparsity: f64,
+    pattern: MaskPattern,
+) -> Result<Vec<BlockPlan>, TrainError> {
     if shape.hidden.is_empty() || shape.hidden.contains(&0) {
         return Err(TrainError::Config("the MLP needs at least one hidden layer of nonzero width".into()));
     }
@@ -186,9 +212,9 @@ pub fn plan(shape: &MlpShape, family: Family, sparsity: f64) -> Result<Vec<Block
             .map(|(k, (i, o))| DenseLayer { name: format!("fc{}", k + 1), kernel: 1, inputs: i, outputs: o })
             .collect::<Vec<_>>()
     };
-    let factor = wide_factor(sparsity);
-    let wide = MlpShape { hidden: shape.hidden.iter().map(|&h| widen(h, factor)).collect(), ..shape.clone() };
-    plan_layers(&layers(shape), &layers(&wide), family, sparsity)
+    let (factor, multiple) = (wide_factor(sparsity), pattern.width_multiple());
+    let wide = MlpShape { hidden: shape.hidden.iter().map(|&h| widen(h, factor, multiple)).collect(), ..shape.clone() };
+    plan_layers(&layers(shape), &layers(&wide), family, sparsity, multiple)
 }
 
 /// Sparse Wide's width multiplier `√(1/(1−s))`.
@@ -196,18 +222,21 @@ pub fn wide_factor(sparsity: f64) -> f64 {
     (1.0 / (1.0 - sparsity)).sqrt()
 }
 
-/// A hidden width times the Sparse Wide multiplier.
-pub fn widen(width: usize, factor: f64) -> usize {
-    ((width as f64 * factor).round() as usize).max(1)
+/// A hidden width times the Sparse Wide multiplier, to the nearest multiple of `multiple`.
+pub fn widen(width: usize, factor: f64, multiple: usize) -> usize {
+    ((width as f64 * factor / multiple as f64).round() as usize).max(1) * multiple
 }
 
 /// The blocks replacing `dense` (SPEC §7); `widened` is the same network with Sparse Wide's
 /// widths (used by `Family::Wide` only). A layer's features are `kernel²·inputs` (patches).
+/// Sparse Factorized's inner width is a multiple of `multiple` (the nearest, its density then
+/// what keeps the layer's FLOPs; for 1 the SPEC's `ceil` at density 1−s).
 pub fn plan_layers(
     dense: &[DenseLayer],
     widened: &[DenseLayer],
     family: Family,
     sparsity: f64,
+    multiple: usize,
 ) -> Result<Vec<BlockPlan>, TrainError> {
     if !(0.0..1.0).contains(&sparsity) {
         return Err(TrainError::Config(format!("--sparsity {sparsity} must be in [0, 1)")));
@@ -238,7 +267,14 @@ pub fn plan_layers(
                     )
                 }
                 Family::Factorized => {
-                    let width = ((i * o) as f64 / (density * (i + o) as f64)).ceil() as usize;
+                    let exact = (i * o) as f64 / (density * (i + o) as f64);
+                    // A width in whole units of the pattern, its density what keeps the FLOPs.
+                    let (width, density) = if multiple == 1 {
+                        (exact.ceil() as usize, density)
+                    } else {
+                        let width = ((exact / multiple as f64).round() as usize).max(1) * multiple;
+                        (width, ((i * o) as f64 / (width * (i + o)) as f64).min(1.0))
+                    };
                     BlockPlan::Factorized {
                         u: layer(format!("{name}.u"), k, i, width, density, true, 1),
                         v: layer(format!("{name}.v"), 1, width, o, density, true, 1),
@@ -303,6 +339,15 @@ pub fn apply_layout(plan: &mut [BlockPlan], layout: Layout) {
     }
 }
 
+/// Gives every sparse layer its mask structure: `pattern`, or for N:M the constant fan-in
+/// where the layer's density is not N/M ([`MaskPattern::for_layer`]). Apply after the layout,
+/// which sets the densities.
+pub fn apply_pattern(plan: &mut [BlockPlan], pattern: MaskPattern) {
+    for layer in plan.iter_mut().flat_map(BlockPlan::layers_mut).filter(|l| l.sparse) {
+        layer.pattern = pattern.for_layer(layer.inputs, layer.density);
+    }
+}
+
 /// A standard normal sample (Box–Muller), so initialization depends only on the seeded stream.
 fn normal(rng: &mut ChaCha8Rng) -> f32 {
     let u1: f64 = 1.0 - rng.random::<f64>();
@@ -311,7 +356,7 @@ fn normal(rng: &mut ChaCha8Rng) -> f32 {
 }
 
 /// Weights and masks for a plan: each layer's mask holds exactly its nonzeros at seeded
-/// random positions; weights are normal with variance `gain/(density·in·paths)`: He over the
+/// random positions (whole units of its pattern, every group at its count); weights are normal with variance `gain/(density·in·paths)`: He over the
 /// layer's actual fan-in, divided among the paths whose outputs are summed.
 pub fn build(plan: &[BlockPlan], seed: u64) -> Mlp {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -321,16 +366,14 @@ pub fn build(plan: &[BlockPlan], seed: u64) -> Mlp {
         let weight: Vec<f32> = (0..n).map(|_| std * normal(&mut rng)).collect();
         let bias = p.bias.then(|| vec![0.0; p.outputs]);
         let weights = if p.sparse {
-            let mut mask = vec![false; n];
-            for i in rand::seq::index::sample(&mut rng, n, p.nonzeros()) {
-                mask[i] = true;
-            }
+            let mask = p.grid().random_mask(p.density, &mut rng);
             Weights::Sparse(SparseWeights::from_dense_masked(p.outputs, p.inputs, &weight, &mask))
         } else {
             Weights::Dense(weight)
         };
         let mut linear = Linear::new(p.name.clone(), p.inputs, p.outputs, weights, bias);
         linear.shape = p.shape();
+        linear.pattern = p.pattern;
         linear
     };
     let blocks = plan

@@ -105,6 +105,7 @@ fn write_checkpoint(cfg: &TrainConfig, dataset: &str, model: &dyn Network, s: &S
         ("sparsity", cfg.effective_sparsity().to_string()),
         ("method", cfg.method.as_str().into()),
         ("layout", cfg.layout.as_str().into()),
+        ("pattern", cfg.sparsity_pattern.to_string()),
         ("seed", cfg.seed.to_string()),
         ("dataset", dataset.into()),
         ("train_flops", format!("{:.0}", s.train_flops)),
@@ -193,10 +194,11 @@ fn train_on(
     let mlp = MlpShape { inputs: train.features, hidden: vec![cfg.width; cfg.hidden_layers], classes: train.classes };
     let cnn = CnnShape { image: train.image, channels: cfg.conv_channels.clone(), classes: train.classes };
     let mut plan = match cfg.model {
-        ModelKind::Mlp => sift::plan(&mlp, cfg.family, cfg.effective_sparsity())?,
-        ModelKind::Cnn => cnn.plan(cfg.family, cfg.effective_sparsity())?,
+        ModelKind::Mlp => sift::plan(&mlp, cfg.family, cfg.effective_sparsity(), cfg.sparsity_pattern)?,
+        ModelKind::Cnn => cnn.plan(cfg.family, cfg.effective_sparsity(), cfg.sparsity_pattern)?,
     };
     sift::apply_layout(&mut plan, cfg.layout);
+    sift::apply_pattern(&mut plan, cfg.sparsity_pattern);
     check_model_size(cfg, train, &plan)?;
     // Independent seeded streams: split (cfg.seed), weights and masks, batch order, DST growth.
     let stream = |k: u64| {

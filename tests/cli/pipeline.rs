@@ -123,6 +123,7 @@ fn a_tiny_sweep_writes_every_output_and_they_agree() {
             "sparsity",
             "method",
             "layout",
+            "pattern",
             "n",
             "accuracy_mean",
             "accuracy_sd",
@@ -137,9 +138,10 @@ fn a_tiny_sweep_writes_every_output_and_they_agree() {
         assert_eq!(row[0], meta["family"]);
         assert_eq!(row[1].parse::<f64>().unwrap(), meta["sparsity"].parse::<f64>().unwrap());
         assert_eq!(row[2], meta["method"]);
-        assert_eq!(row[4], "1");
-        assert_eq!(row[5].parse::<f64>().unwrap(), meta["test_acc"].parse::<f64>().unwrap());
-        assert_eq!(row[6], "", "no standard deviation from one seed");
+        assert_eq!(row[4], meta["pattern"]);
+        assert_eq!(row[5], "1");
+        assert_eq!(row[6].parse::<f64>().unwrap(), meta["test_acc"].parse::<f64>().unwrap());
+        assert_eq!(row[7], "", "no standard deviation from one seed");
     }
 
     // The analysis rows are `maskspec analyze` on the same files.
@@ -172,7 +174,8 @@ fn a_tiny_sweep_writes_every_output_and_they_agree() {
         assert!(info.width > 500 && info.height > 300, "{figure}: {}×{}", info.width, info.height);
     }
     for run in runs {
-        assert!(markdown.contains(&format!("| {} | 0.9 | static | uniform | 1 |", &run[..run.find('_').unwrap()])));
+        assert!(markdown
+            .contains(&format!("| {} | 0.9 | static | uniform | unstructured | 1 |", &run[..run.find('_').unwrap()])));
     }
 }
 

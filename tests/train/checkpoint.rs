@@ -26,13 +26,14 @@ fn tiny(family: Family, method: Method, out: &Path, seed: u64) -> TrainConfig {
     }
 }
 
-const SPEC_KEYS: [&str; 14] = [
+const SPEC_KEYS: [&str; 15] = [
     "dataset",
     "epoch",
     "family",
     "layout",
     "maskspec_version",
     "method",
+    "pattern",
     "run",
     "seed",
     "sparsity",
@@ -61,6 +62,7 @@ fn checkpoints_hold_spec_metadata_and_analyzable_layers() {
         assert_eq!(meta["family"], "doped");
         assert_eq!(meta["method"], "set");
         assert_eq!(meta["layout"], "erk");
+        assert_eq!(meta["pattern"], "unstructured");
         assert_eq!(meta["dataset"], "digits");
         assert_eq!(meta["sparsity"].parse::<f64>().unwrap(), 0.75);
         for acc in ["test_acc", "val_acc"] {

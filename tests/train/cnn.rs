@@ -6,7 +6,7 @@ use maskspec::checkpoint::{self, discover_layers, load_layer, LayerFilter};
 use maskspec::train::cnn::{Cnn, CnnShape};
 use maskspec::train::data::DatasetKind;
 use maskspec::train::model::{softmax_cross_entropy, Network, Weights};
-use maskspec::train::{train_run, Family, Method, ModelKind, TrainConfig};
+use maskspec::train::{train_run, Family, MaskPattern, Method, ModelKind, TrainConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -45,7 +45,7 @@ fn norm_param(model: &mut Cnn, stage: usize, k: usize, index: usize) -> &mut f32
 fn cnn_gradients_match_finite_differences_for_every_family() {
     for family in FAMILIES {
         let shape = CnnShape { image: (2, 4, 4), channels: vec![3, 4], classes: 3 };
-        let plan = shape.plan(family, 0.5).unwrap();
+        let plan = shape.plan(family, 0.5, MaskPattern::Unstructured).unwrap();
         let mut model = Cnn::build(&shape, &plan, 3);
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         let batch = 5;
@@ -106,12 +106,13 @@ fn cnn_families_are_iso_flop_within_two_percent() {
     // SPEC's floor in r = ⌊s·9·16/(9+16)⌋ = 2 on the 9-feature first conv.)
     let shape = CnnShape { image: (1, 8, 8), channels: TrainConfig::default().conv_channels, classes: 10 };
     assert_eq!(shape.channels, vec![32, 64]);
-    let dense = Cnn::build(&shape, &shape.plan(Family::Dense, 0.0).unwrap(), 0).macs() as f64;
+    let dense =
+        Cnn::build(&shape, &shape.plan(Family::Dense, 0.0, MaskPattern::Unstructured).unwrap(), 0).macs() as f64;
     // conv1 3·3·1·32 at 64 positions + conv2 3·3·32·64 at 16 + fc 64·10.
     assert_eq!(dense, (9 * 32 * 64 + 9 * 32 * 64 * 16 + 640) as f64);
     for family in FAMILIES {
         for s in [0.5, 0.75, 0.9] {
-            let model = Cnn::build(&shape, &shape.plan(family, s).unwrap(), 0);
+            let model = Cnn::build(&shape, &shape.plan(family, s, MaskPattern::Unstructured).unwrap(), 0);
             let ratio = model.macs() as f64 / dense;
             assert!((ratio - 1.0).abs() <= 0.02, "{family:?} s={s}: ratio {ratio}");
         }

@@ -3,6 +3,7 @@
 //! factorized nonlinearity, the doped low-rank path), every parameter.
 
 use maskspec::train::model::{softmax_cross_entropy, Mlp, Weights};
+use maskspec::train::pattern::MaskPattern;
 use maskspec::train::sift::{self, Family, MlpShape};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -52,7 +53,7 @@ fn param(model: &mut Mlp, layer: usize, index: usize) -> &mut f32 {
 
 fn check_family(family: Family) {
     let shape = MlpShape { inputs: 5, hidden: vec![6, 4], classes: 3 };
-    let plan = sift::plan(&shape, family, 0.5).unwrap();
+    let plan = sift::plan(&shape, family, 0.5, MaskPattern::Unstructured).unwrap();
     let mut model = sift::build(&plan, 11);
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     // Biases away from 0 so ReLU kinks are rarely within the finite-difference step.
@@ -121,7 +122,7 @@ fn dense_times_mask_path_matches_sparse_kernels_through_a_step() {
     use maskspec::train::optim::Sgd;
     use maskspec::train::train_step;
     let shape = MlpShape { inputs: 20, hidden: vec![30, 30], classes: 5 };
-    let plan = sift::plan(&shape, Family::Wide, 0.9).unwrap();
+    let plan = sift::plan(&shape, Family::Wide, 0.9, MaskPattern::Unstructured).unwrap();
     let mut sparse = sift::build(&plan, 4);
     let mut masked = sparse.to_masked();
     assert_eq!(sparse.forward_macs(), masked.forward_macs());
