@@ -1,6 +1,9 @@
 //! Bench 1: one linear layer 1024×1024, batch 128, forward + input gradient + weight gradient,
 //! sparse kernels at several sparsities against the dense (faer GEMM) path at the same shape.
 //!
+//! `linear_1024x1024_b128_s0.9_patterns`: the same step at s = 0.9 for each sparsity pattern
+//! (blocks take the grouped kernels), against dense, side by side.
+//!
 //! `roofline_one_thread`: multiply-adds per second on one thread of faer's dense GEMM, of our
 //! sparse forward on bench 2's widened layer, and of the loop every unstructured sparse kernel
 //! is made of (for each stored weight: load its index and value, load that row of the operand,
@@ -9,6 +12,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use maskspec::train::kernels::{self, SparseWeights};
+use maskspec::train::pattern::{MaskGrid, MaskPattern};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::hint::black_box;
@@ -79,6 +83,43 @@ fn bench(c: &mut Criterion) {
         b.iter(|| kernels::sparse_weight_grad(&w, &dy, &x, BATCH, black_box(&mut dw)))
     });
     parts.finish();
+
+    let mut patterns = c.benchmark_group("linear_1024x1024_b128_s0.9_patterns");
+    patterns.sample_size(20).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
+    patterns.bench_function("dense", |b| {
+        b.iter(|| {
+            kernels::dense_forward(&weight, N, N, &x, BATCH, &mut y, threads);
+            kernels::dense_input_grad(&weight, N, N, &dy, BATCH, &mut dx, threads);
+            kernels::dense_weight_grad(&dy, &x, N, N, BATCH, &mut dw_dense, threads);
+            black_box((&y, &dx, &dw_dense));
+        })
+    });
+    for name in ["unstructured", "fan-in", "block1x4", "block4x1", "block2x2", "block4x4", "block8x8", "block16x16"] {
+        let pattern: MaskPattern = name.parse().expect("a pattern");
+        let mask = MaskGrid::new(pattern, N, N).random_mask(0.1, &mut ChaCha8Rng::seed_from_u64(3));
+        let w = SparseWeights::from_dense_masked(N, N, &weight, &mask);
+        let mut dw = vec![0f32; w.nnz()];
+        patterns.bench_function(pattern.file_name(), |b| {
+            b.iter(|| {
+                kernels::sparse_forward(&w, &x, BATCH, &mut y);
+                kernels::sparse_input_grad(&w, &dy, BATCH, &mut dx);
+                kernels::sparse_weight_grad(&w, &dy, &x, BATCH, &mut dw);
+                black_box((&y, &dx, &dw));
+            })
+        });
+        if name == "block4x4" {
+            patterns.bench_function("block4x4_forward", |b| {
+                b.iter(|| kernels::sparse_forward(&w, &x, BATCH, black_box(&mut y)))
+            });
+            patterns.bench_function("block4x4_input_grad", |b| {
+                b.iter(|| kernels::sparse_input_grad(&w, &dy, BATCH, black_box(&mut dx)))
+            });
+            patterns.bench_function("block4x4_weight_grad", |b| {
+                b.iter(|| kernels::sparse_weight_grad(&w, &dy, &x, BATCH, black_box(&mut dw)))
+            });
+        }
+    }
+    patterns.finish();
 
     let mut wide = c.benchmark_group("linear_3238x3238_b128_s0.9_parts");
     wide.sample_size(20).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));

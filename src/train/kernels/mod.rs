@@ -8,14 +8,19 @@
 //!   only (SDDMM) `dW_k = dY[o,:]·X[j,:]`.
 //! - The dense path (`dense_*`) is faer's GEMM on the same layout: dense layers and the baseline.
 //!
-//! Each sparse kernel is compiled twice, once for AVX2+FMA (picked at run time when the CPU has
-//! it) and once portable; every row is computed by one thread in a fixed order, so results do
-//! not depend on the thread count.
+//! - Block patterns: lines (outputs, or inputs for `Wᵀ·δ`) that share their positions, in
+//!   aligned groups of 4 or 2, go through grouped kernels that load each operand row once for
+//!   the whole group ([`SparseWeights::row_group`], found from the mask itself).
+//!
+//! Each sparse kernel is compiled for AVX-512F, for AVX2+FMA and portable (the widest the CPU
+//! has is picked at run time); every row is computed by one thread in a fixed order, so results
+//! do not depend on the thread count.
 
 mod simd;
 
 pub use simd::has_avx2_fma;
-use simd::{DotFn, GatherFn};
+use simd::{GroupSlices, Kernels, GROUP_SIZES};
+use std::sync::OnceLock;
 
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
@@ -49,6 +54,11 @@ pub struct SparseWeights {
     seg: Vec<usize>,
     /// The same for the transposed index over panels of rows.
     t_seg: Vec<usize>,
+    /// Size of the aligned groups of rows that share their columns (4, 2, or 1 for none): a
+    /// block pattern's tile height. The forward and weight gradient run such groups together.
+    pub row_group: usize,
+    /// The same for columns sharing their rows (a tile's width), for the input gradient.
+    pub col_group: usize,
 }
 
 /// Rows of the randomly accessed operand one pass reads (the columns of `W` in the forward and
@@ -107,10 +117,14 @@ impl SparseWeights {
             t_values: Vec::new(),
             seg: Vec::new(),
             t_seg: Vec::new(),
+            row_group: 1,
+            col_group: 1,
         };
         w.build_transpose();
         w.seg = segments(&w.row_ptr, &w.col_idx, cols);
         w.t_seg = segments(&w.t_ptr, &w.t_row, rows);
+        w.row_group = shared_group(&w.row_ptr, &w.col_idx);
+        w.col_group = shared_group(&w.t_ptr, &w.t_row);
         w
     }
 
@@ -177,6 +191,22 @@ impl SparseWeights {
     }
 }
 
+/// The largest of [`GROUP_SIZES`] such that every aligned group of that many lines (the last,
+/// shorter one excepted) lists the same positions, else 1.
+fn shared_group(ptr: &[usize], idx: &[u32]) -> usize {
+    let lines = ptr.len() - 1;
+    let line = |l: usize| &idx[ptr[l]..ptr[l + 1]];
+    GROUP_SIZES
+        .into_iter()
+        .find(|&g| lines >= g && (0..lines / g * g).all(|l| l % g == 0 || line(l) == line(l - l % g)))
+        .unwrap_or(1)
+}
+
+fn kernels() -> &'static Kernels {
+    static DETECTED: OnceLock<Kernels> = OnceLock::new();
+    DETECTED.get_or_init(Kernels::detect)
+}
+
 /// Rows per rayon task: enough work per task that scheduling stays negligible.
 fn min_rows(batch: usize) -> usize {
     (4096 / batch.max(1)).max(1)
@@ -197,87 +227,125 @@ fn batch_tiles(batch: usize, src_rows: usize) -> Vec<(usize, usize)> {
 
 /// `y = W·x` with `x` `[cols, batch]` and `y` `[rows, batch]`.
 pub fn sparse_forward(w: &SparseWeights, x: &[f32], batch: usize, y: &mut [f32]) {
-    forward_with(simd::gather_rows(), w, x, batch, y)
+    forward_with(kernels(), w, x, batch, y)
+}
+
+/// One side of a sparse matrix as the gather kernels read it: lines (`ptr`, `idx` sorted
+/// within a line, `values`), their panel split points `seg`, and the size of the groups of
+/// lines that share their positions.
+struct Lines<'a> {
+    ptr: &'a [usize],
+    idx: &'a [u32],
+    values: &'a [f32],
+    seg: &'a [usize],
+    group: usize,
 }
 
 /// `out[line, :] = Σ values · src[idx, :]` over each line's entries, panel by panel of `src`
 /// rows: a line adds each later panel to what the earlier ones stored, in the order one pass
-/// would, so results depend neither on the panels nor on the thread count.
-#[allow(clippy::too_many_arguments)] // the forward's and the input gradient's index layouts
-fn gather_panels(
-    kernel: GatherFn,
-    seg: &[usize],
-    idx: &[u32],
-    values: &[f32],
-    src: &[f32],
-    src_rows: usize,
-    batch: usize,
-    out: &mut [f32],
-) {
+/// would, so results depend neither on the panels nor on the thread count. Full groups of
+/// lines sharing their positions go through the grouped kernel, the rest line by line.
+fn gather_panels(k: &Kernels, lines: &Lines, src: &[f32], src_rows: usize, batch: usize, out: &mut [f32]) {
     if batch == 0 {
         return;
     }
     let np = panels(src_rows);
+    let group = lines.group;
+    let range = |l: usize, p: usize| lines.seg[l * (np + 1) + p]..lines.seg[l * (np + 1) + p + 1];
     for (b0, b1) in batch_tiles(batch, src_rows.min(PANEL)) {
         for p in 0..np {
-            out.par_chunks_mut(batch).with_min_len(min_rows(b1 - b0)).enumerate().for_each(|(l, out)| {
-                let range = seg[l * (np + 1) + p]..seg[l * (np + 1) + p + 1];
-                if p == 0 || !range.is_empty() {
-                    kernel(&idx[range.clone()], &values[range], src, batch, b0, p > 0, &mut out[b0..b1]);
+            let tasks = (min_rows(b1 - b0) / group).max(1);
+            out.par_chunks_mut(group * batch).with_min_len(tasks).enumerate().for_each(|(q, out)| {
+                let l0 = q * group;
+                if group > 1 && out.len() == group * batch {
+                    let r = range(l0, p);
+                    if p == 0 || !r.is_empty() {
+                        let stride = lines.ptr[l0 + 1] - lines.ptr[l0];
+                        let values = &lines.values[lines.ptr[l0]..lines.ptr[l0 + group]];
+                        let slices = GroupSlices {
+                            idx: &lines.idx[r.clone()],
+                            values: &values[r.start - lines.ptr[l0]..],
+                            stride,
+                            lines: group,
+                        };
+                        (k.gather_group)(&slices, src, batch, (b0, b1), p > 0, out);
+                    }
+                    return;
+                }
+                for (g, out) in out.chunks_mut(batch).enumerate() {
+                    let r = range(l0 + g, p);
+                    if p == 0 || !r.is_empty() {
+                        (k.gather)(&lines.idx[r.clone()], &lines.values[r], src, batch, b0, p > 0, &mut out[b0..b1]);
+                    }
                 }
             });
         }
     }
 }
 
-fn forward_with(kernel: GatherFn, w: &SparseWeights, x: &[f32], batch: usize, y: &mut [f32]) {
+fn forward_with(k: &Kernels, w: &SparseWeights, x: &[f32], batch: usize, y: &mut [f32]) {
     assert_eq!(x.len(), w.cols * batch);
     assert_eq!(y.len(), w.rows * batch);
-    gather_panels(kernel, &w.seg, &w.col_idx, &w.values, x, w.cols, batch, y);
+    let lines = Lines { ptr: &w.row_ptr, idx: &w.col_idx, values: &w.values, seg: &w.seg, group: w.row_group };
+    gather_panels(k, &lines, x, w.cols, batch, y);
 }
 
 /// `dx = Wᵀ·dy` with `dy` `[rows, batch]` and `dx` `[cols, batch]`.
 pub fn sparse_input_grad(w: &SparseWeights, dy: &[f32], batch: usize, dx: &mut [f32]) {
-    input_grad_with(simd::gather_rows(), w, dy, batch, dx)
+    input_grad_with(kernels(), w, dy, batch, dx)
 }
 
-fn input_grad_with(kernel: GatherFn, w: &SparseWeights, dy: &[f32], batch: usize, dx: &mut [f32]) {
+fn input_grad_with(k: &Kernels, w: &SparseWeights, dy: &[f32], batch: usize, dx: &mut [f32]) {
     assert_eq!(dy.len(), w.rows * batch);
     assert_eq!(dx.len(), w.cols * batch);
     // The weights in transposed order, contiguous: read through `t_pos` inside the kernel
     // they were random reads into a multi-MB array per position and batch tile (measured 3×
     // slower than the forward on a 3238² layer).
     debug_assert!(w.transposed_in_sync(), "values changed without sync_transposed");
-    gather_panels(kernel, &w.t_seg, &w.t_row, &w.t_values, dy, w.rows, batch, dx);
+    let lines = Lines { ptr: &w.t_ptr, idx: &w.t_row, values: &w.t_values, seg: &w.t_seg, group: w.col_group };
+    gather_panels(k, &lines, dy, w.rows, batch, dx);
 }
 
 /// The weight gradient at the mask's positions only: `dw[k] = dy[row(k),:] · x[col(k),:]`,
 /// aligned with `w.values`.
 pub fn sparse_weight_grad(w: &SparseWeights, dy: &[f32], x: &[f32], batch: usize, dw: &mut [f32]) {
-    weight_grad_with(simd::dot_rows(), w, dy, x, batch, dw)
+    weight_grad_with(kernels(), w, dy, x, batch, dw)
 }
 
-fn weight_grad_with(kernel: DotFn, w: &SparseWeights, dy: &[f32], x: &[f32], batch: usize, dw: &mut [f32]) {
+fn weight_grad_with(k: &Kernels, w: &SparseWeights, dy: &[f32], x: &[f32], batch: usize, dw: &mut [f32]) {
     assert_eq!(dy.len(), w.rows * batch);
     assert_eq!(x.len(), w.cols * batch);
     assert_eq!(dw.len(), w.nnz());
-    // Split dw by rows so each task owns its rows' gradients.
-    let mut parts: Vec<(usize, &mut [f32])> = Vec::with_capacity(w.rows);
+    // Split dw by groups of rows so each task owns its rows' gradients.
+    let group = w.row_group;
+    let mut parts: Vec<(usize, &mut [f32])> = Vec::with_capacity(w.rows.div_ceil(group));
     let mut rest = dw;
-    for r in 0..w.rows {
-        let (head, tail) = rest.split_at_mut(w.row_ptr[r + 1] - w.row_ptr[r]);
-        parts.push((r, head));
+    for r0 in (0..w.rows).step_by(group) {
+        let end = (r0 + group).min(w.rows);
+        let (head, tail) = rest.split_at_mut(w.row_ptr[end] - w.row_ptr[r0]);
+        parts.push((r0, head));
         rest = tail;
     }
-    // The whole batch per pass (8 positions share each pass over `dy_row`), panel by panel
-    // of `x` rows so they stay in L2; each position is computed once, so the result does not
-    // depend on the panels.
+    // The whole batch per pass (several positions share each pass over `dy_row`), panel by
+    // panel of `x` rows so they stay in L2; each position is computed once, so the result does
+    // not depend on the panels.
     let np = panels(w.cols);
+    let seg = |r: usize, p: usize| (w.seg[r * (np + 1) + p], w.seg[r * (np + 1) + p + 1]);
     for p in 0..np {
-        parts.par_iter_mut().with_min_len(min_rows(batch)).for_each(|(r, out)| {
-            let (start, end) = (w.seg[*r * (np + 1) + p], w.seg[*r * (np + 1) + p + 1]);
-            let local = start - w.row_ptr[*r]..end - w.row_ptr[*r];
-            kernel(&w.col_idx[start..end], &dy[*r * batch..(*r + 1) * batch], x, batch, &mut out[local]);
+        parts.par_iter_mut().with_min_len((min_rows(batch) / group).max(1)).for_each(|(r0, out)| {
+            let (r0, lines) = (*r0, (w.rows - *r0).min(group));
+            if lines == group && group > 1 {
+                let (start, end) = seg(r0, p);
+                let stride = w.row_ptr[r0 + 1] - w.row_ptr[r0];
+                let dy = &dy[r0 * batch..(r0 + group) * batch];
+                (k.dot_group)(&w.col_idx[start..end], dy, x, batch, stride, &mut out[start - w.row_ptr[r0]..]);
+                return;
+            }
+            for r in r0..r0 + lines {
+                let (start, end) = seg(r, p);
+                let local = start - w.row_ptr[r0]..end - w.row_ptr[r0];
+                (k.dot)(&w.col_idx[start..end], &dy[r * batch..(r + 1) * batch], x, batch, &mut out[local]);
+            }
         });
     }
 }
